@@ -1,0 +1,67 @@
+import { parseArgs } from 'node:util';
+import type { ConfigSources } from '@tether/core';
+
+/** Flags shared by every command that reads the configuration (start, validate, explain, plugins). */
+export const CONFIG_FLAGS = {
+  config: { type: 'string', short: 'c' },
+  listen: { type: 'string' },
+  backend: { type: 'string', multiple: true },
+  'send-proxy': { type: 'string' },
+  admin: { type: 'string' },
+  key: { type: 'string' },
+  select: { type: 'string' },
+  sinks: { type: 'string' },
+  plugin: { type: 'string', multiple: true },
+  retries: { type: 'string' },
+  'sniff-timeout': { type: 'string' },
+  'sniff-max-bytes': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export type FlagValues = Record<string, string | boolean | string[] | undefined>;
+
+export class UsageError extends Error {}
+
+export function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>>(argv: string[], options: T): { values: FlagValues; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: values as FlagValues, positionals };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+const list = (v: unknown): string[] | undefined => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+const int = (flag: string, v: unknown): number | undefined => {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new UsageError(`--${flag} must be a whole number, got "${String(v)}"`);
+  return Number(v);
+};
+
+/** Turns command-line flags into config sources: flags override the file and the environment. */
+export function configSources(values: FlagValues): ConfigSources {
+  const sendProxy = values['send-proxy'];
+  if (sendProxy !== undefined && !['none', 'v1', 'v2'].includes(String(sendProxy))) {
+    throw new UsageError(`--send-proxy must be one of none, v1, v2; got "${String(sendProxy)}"`);
+  }
+  const backends = values.backend as string[] | undefined;
+  const overrides: Record<string, unknown> = {
+    listen: values.listen,
+    admin: values.admin,
+    backends: backends?.map((text) => {
+      const eq = text.indexOf('=');
+      const [name, address] = eq > 0 ? [text.slice(0, eq), text.slice(eq + 1)] : [text, text];
+      return sendProxy ? { name, address, sendProxy } : `${name}=${address}`;
+    }),
+    key: list(values.key),
+    select: list(values.select),
+    sinks: list(values.sinks),
+    plugins: values.plugin,
+    retries: int('retries', values.retries),
+    'sniff.timeout': values['sniff-timeout'],
+    'sniff.maxBytes': int('sniff-max-bytes', values['sniff-max-bytes']),
+    'log.level': values['log-level'],
+  };
+  return { file: values.config as string | undefined, overrides };
+}

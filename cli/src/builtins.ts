@@ -1,0 +1,19 @@
+import { PluginRegistry, type TetherPlugin } from '@tether/core';
+import mqttKeys from '@tether/plugin-mqtt-keys';
+import proxyProtocol from '@tether/plugin-proxy-protocol';
+import leastConnections from '@tether/strategy-least-connections';
+import stickTable from '@tether/strategy-stick-table';
+
+/** The plugins that ship with Tether. They are ordinary plugin packages, registered like any other. */
+export const BUILTIN_PLUGINS: readonly TetherPlugin[] = [...mqttKeys, stickTable, leastConnections, proxyProtocol];
+
+export function builtinRegistry(): PluginRegistry {
+  const registry = new PluginRegistry();
+  for (const plugin of BUILTIN_PLUGINS) registry.register(plugin, `@tether/${packageOf(plugin)}`);
+  return registry;
+}
+
+function packageOf(plugin: TetherPlugin): string {
+  if (plugin.kind === 'strategy') return `strategy-${plugin.name}`;
+  return plugin.kind === 'sink' ? `plugin-${plugin.name}` : 'plugin-mqtt-keys';
+}

@@ -1,0 +1,34 @@
+import { importPluginModule, loadConfig, type TetherPlugin } from '@tether/core';
+import { configSources, CONFIG_FLAGS, parse } from '../args.ts';
+import { builtinRegistry } from '../builtins.ts';
+
+const FLAGS = { ...CONFIG_FLAGS, json: { type: 'boolean' } } as const;
+
+/** `tether plugins`: every plugin known (built-in and loaded from config), with its options. */
+export async function pluginsCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, FLAGS);
+  const config = loadConfig(configSources(values));
+  const registry = builtinRegistry();
+  for (const specifier of config.plugins) await importPluginModule(specifier, { registry, baseDir: config.baseDir });
+  const rows = registry.list().map(({ plugin, source }) => ({
+    name: plugin.name,
+    kind: plugin.kind,
+    version: plugin.version ?? '-',
+    source,
+    description: plugin.description ?? '',
+    options: describeOptions(plugin),
+  }));
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  for (const r of rows) {
+    process.stdout.write(`${r.name}  (${r.kind}, ${r.version}, ${r.source})\n  ${r.description}\n`);
+    for (const o of r.options) process.stdout.write(`    ${o.name} = ${JSON.stringify(o.default)}  ${o.doc}\n`);
+  }
+}
+
+function describeOptions(plugin: TetherPlugin): { name: string; default: unknown; doc: string }[] {
+  const schema = (plugin.options ?? {}) as Record<string, { default?: unknown; doc?: string }>;
+  return Object.entries(schema).map(([name, s]) => ({ name, default: s.default, doc: s.doc ?? '' }));
+}

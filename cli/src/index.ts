@@ -1,0 +1,1 @@
+export { BUILTIN_PLUGINS, builtinRegistry } from './builtins.ts';

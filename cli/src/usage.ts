@@ -1,0 +1,30 @@
+export const USAGE = `Usage: tether <command> [options]
+
+Commands:
+  start              run the balancer (with no backends: two embedded brokers)
+  validate -c FILE   check a configuration file and print the result
+  explain --hex HEX  show what Tether would do with one first packet (CONNECT)
+  table show         print the live stick table of a running balancer
+  plugins            list the plugins found, their kind, version and options
+  help               this text
+
+Configuration options (start, validate, explain, plugins); they override the file and TETHER_* variables:
+  -c, --config FILE          JSON or YAML configuration file
+  --listen HOST:PORT         MQTT listener                       (default 127.0.0.1:1883)
+  --backend [NAME=]HOST:PORT a broker; repeat for each            (default: embedded brokers)
+  --send-proxy v1|v2|none    PROXY protocol towards the --backend brokers
+  --admin HOST:PORT          admin HTTP API on loopback          (default off)
+  --key a,b                  key extractor chain                  (default client-id)
+  --select a,b               strategy chain                       (default stick-table,least-connections)
+  --sinks a,b                sink chain                           (default proxy-protocol)
+  --plugin PATH|PACKAGE      load a plugin module; repeatable
+  --retries N                other backends to try when a connect fails (default 1)
+  --sniff-timeout DURATION   time to send a complete CONNECT      (default 5s)
+  --sniff-max-bytes N        largest CONNECT accepted             (default 65536)
+  --log-level LEVEL          fatal|error|warn|info|debug|trace|silent (default info)
+
+explain:    --hex HEX [--json] [--admin HOST:PORT to ask a running balancer]
+table show: [--admin HOST:PORT | -c FILE] [--json] [--limit N]
+
+Every option, its default and its environment variable: docs/configuration.md
+`;

@@ -1,0 +1,98 @@
+import { existsSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
+import convict from 'convict';
+import YAML from 'yaml';
+import { ConfigError, describe } from '../errors.ts';
+import { parseHostPort } from '../net/address.ts';
+import type { BackendDefinition } from '../backend/backend-pool.ts';
+import { parseDuration } from './duration.ts';
+import { configSchema, registerFormats, type RawConfig } from './schema.ts';
+import type { ChainEntry, TetherConfig } from './types.ts';
+
+export interface ConfigSources {
+  /** A JSON or YAML file (by extension: .json, .yaml, .yml). */
+  readonly file?: string;
+  /** Environment to read TETHER_* variables from; defaults to process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Values from command-line flags, by dotted schema path; they win over file and environment. */
+  readonly overrides?: Readonly<Record<string, unknown>>;
+}
+
+convict.addParser([
+  { extension: 'json', parse: JSON.parse },
+  { extension: ['yaml', 'yml'], parse: (text: string) => YAML.parse(text) as unknown },
+]);
+
+/** Defaults < file < TETHER_* environment < command-line flags; every error reported at once. */
+export function loadConfig(sources: ConfigSources = {}): TetherConfig {
+  registerFormats();
+  const conf = convict(configSchema, { env: sources.env ?? process.env, args: [] });
+  let baseDir = process.cwd();
+  if (sources.file) {
+    const file = resolve(sources.file);
+    if (!existsSync(file)) throw new ConfigError(`config file ${file} does not exist`);
+    if (!['.json', '.yaml', '.yml'].includes(extname(file))) {
+      throw new ConfigError(`config file ${file}: use a .json, .yaml or .yml file`);
+    }
+    try {
+      conf.loadFile(file);
+    } catch (err) {
+      throw new ConfigError(`config file ${file} could not be read: ${describe(err)}`, { cause: err });
+    }
+    baseDir = dirname(file);
+  }
+  for (const [path, value] of Object.entries(sources.overrides ?? {})) {
+    if (value !== undefined) conf.set(path, value);
+  }
+  try {
+    conf.validate({ allowed: 'strict' });
+  } catch (err) {
+    const where = sources.file ? ` in ${sources.file}` : '';
+    throw new ConfigError(`invalid configuration${where}:\n  ${describe(err).split('\n').join('\n  ')}`, { cause: err });
+  }
+  return normalize(conf.getProperties() as RawConfig, baseDir);
+}
+
+function normalize(raw: RawConfig, baseDir: string): TetherConfig {
+  return Object.freeze({
+    listen: parseHostPort(raw.listen),
+    admin: raw.admin ? parseHostPort(raw.admin, '127.0.0.1') : undefined,
+    backends: raw.backends.map(toBackend),
+    key: raw.key.map(toChainEntry),
+    select: raw.select.map(toChainEntry),
+    sinks: raw.sinks.map(toChainEntry),
+    plugins: raw.plugins,
+    sniff: { maxBytes: raw.sniff.maxBytes, timeoutMs: parseDuration(raw.sniff.timeout)! },
+    timeouts: {
+      connectMs: parseDuration(raw.timeouts.connect)!,
+      clientMs: parseDuration(raw.timeouts.client)!,
+      serverMs: parseDuration(raw.timeouts.server)!,
+    },
+    retries: raw.retries,
+    embedded: { brokers: raw.embedded.brokers },
+    log: { level: raw.log.level },
+    baseDir,
+  });
+}
+
+function toChainEntry(entry: unknown): ChainEntry {
+  if (typeof entry === 'string') return { use: entry, options: {} };
+  const { use, options } = entry as { use: string; options?: Record<string, unknown> };
+  return { use, options: options ?? {} };
+}
+
+function toBackend(entry: unknown): BackendDefinition {
+  if (typeof entry === 'string') {
+    const eq = entry.indexOf('=');
+    const [id, address] = eq > 0 ? [entry.slice(0, eq), entry.slice(eq + 1)] : [entry, entry];
+    return { id, ...parseHostPort(address), weight: 1, state: 'ready', sendProxy: 'none' };
+  }
+  const e = entry as { name?: string; address: string; weight?: number; state?: 'ready' | 'drain' | 'maint'; sendProxy?: 'none' | 'v1' | 'v2' };
+  return {
+    id: e.name ?? e.address,
+    ...parseHostPort(e.address),
+    weight: e.weight ?? 1,
+    state: e.state ?? 'ready',
+    sendProxy: e.sendProxy ?? 'none',
+  };
+}

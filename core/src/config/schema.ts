@@ -1,0 +1,209 @@
+import convict, { type Schema } from 'convict';
+import { LOG_LEVELS } from '../logger.ts';
+import { parseHostPort } from '../net/address.ts';
+import { parseDuration } from './duration.ts';
+
+/**
+ * The one convict schema for Tether's own options. Plugins bring their own schemas for their
+ * options (validated when the plugin loads). docs/configuration.md is this file, explained.
+ */
+export interface RawConfig {
+  listen: string;
+  admin: string;
+  backends: unknown[];
+  key: unknown[];
+  select: unknown[];
+  sinks: unknown[];
+  plugins: string[];
+  sniff: { maxBytes: number; timeout: string | number };
+  timeouts: { connect: string | number; client: string | number; server: string | number };
+  retries: number;
+  embedded: { brokers: number };
+  log: { level: string };
+}
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+const hostPort = (val: unknown): void => {
+  assert(typeof val === 'string', 'must be a "host:port" string');
+  parseHostPort(val);
+};
+
+const optionalHostPort = (val: unknown): void => {
+  if (val === '' || val === null || val === undefined) return;
+  hostPort(val);
+};
+
+const duration = (val: unknown): void => {
+  assert(parseDuration(val) !== undefined, 'must be a duration: milliseconds, or a number with ms, s, m, h or d (e.g. "30m")');
+};
+
+const splitList = (val: unknown): unknown =>
+  typeof val === 'string' ? val.split(',').map((s) => s.trim()).filter(Boolean) : val;
+
+/** A chain is a list of plugin names, or of `{ use, options }` objects. */
+const chain = (val: unknown): void => {
+  assert(Array.isArray(val), 'must be a list of plugin names or { use, options } objects');
+  val.forEach((entry, i) => {
+    if (typeof entry === 'string') return assert(entry.length > 0, `[${i}] must not be empty`);
+    assert(entry && typeof entry === 'object', `[${i}] must be a plugin name or a { use, options } object`);
+    const { use, options, ...rest } = entry as Record<string, unknown>;
+    assert(typeof use === 'string' && use.length > 0, `[${i}].use must name a plugin`);
+    assert(options === undefined || (typeof options === 'object' && options !== null), `[${i}].options must be an object`);
+    assert(Object.keys(rest).length === 0, `[${i}] has unknown keys: ${Object.keys(rest).join(', ')} (allowed: use, options)`);
+  });
+};
+
+export const BACKEND_STATES = ['ready', 'drain', 'maint'] as const;
+export const PROXY_VERSIONS = ['none', 'v1', 'v2'] as const;
+
+/** A backend is `[name=]host:port` or `{ name, address, weight, state, sendProxy }`. */
+const backends = (val: unknown): void => {
+  assert(Array.isArray(val), 'must be a list of "[name=]host:port" strings or backend objects');
+  const names = new Set<string>();
+  val.forEach((entry, i) => {
+    const at = `[${i}]`;
+    let name: unknown;
+    let address: unknown;
+    if (typeof entry === 'string') {
+      const eq = entry.indexOf('=');
+      [name, address] = eq > 0 ? [entry.slice(0, eq), entry.slice(eq + 1)] : [entry, entry];
+    } else {
+      assert(entry && typeof entry === 'object', `${at} must be "[name=]host:port" or an object`);
+      const { name: n, address: a, weight, state, sendProxy, ...rest } = entry as Record<string, unknown>;
+      assert(Object.keys(rest).length === 0, `${at} has unknown keys: ${Object.keys(rest).join(', ')} (allowed: name, address, weight, state, sendProxy)`);
+      assert(weight === undefined || (Number.isInteger(weight) && (weight as number) >= 1 && (weight as number) <= 256), `${at}.weight must be an integer from 1 to 256`);
+      assert(state === undefined || BACKEND_STATES.includes(state as never), `${at}.state must be one of ${BACKEND_STATES.join(', ')}`);
+      assert(sendProxy === undefined || PROXY_VERSIONS.includes(sendProxy as never), `${at}.sendProxy must be one of ${PROXY_VERSIONS.join(', ')}`);
+      address = a;
+      name = n ?? a;
+    }
+    assert(typeof address === 'string', `${at}.address must be a "host:port" string`);
+    try {
+      parseHostPort(address);
+    } catch (err) {
+      throw new Error(`${at}.address ${(err as Error).message}`);
+    }
+    assert(typeof name === 'string' && name.length > 0, `${at}.name must be a non-empty string`);
+    assert(!names.has(name), `${at}.name "${name}" is used twice; backend names must be unique`);
+    names.add(name);
+  });
+};
+
+let registered = false;
+
+/** Registers the formats above with convict (once per process); env strings are split on commas. */
+export function registerFormats(): void {
+  if (registered) return;
+  registered = true;
+  convict.addFormats({
+    'host-port': { validate: hostPort },
+    'optional-host-port': { validate: optionalHostPort },
+    'duration-text': { validate: duration },
+    'plugin-chain': { validate: chain, coerce: splitList },
+    'backend-list': { validate: backends, coerce: splitList },
+  });
+}
+
+export const configSchema: Schema<RawConfig> = {
+  listen: {
+    doc: 'Address the MQTT listener binds, as host:port ([::1]:port for IPv6). Use 0.0.0.0:1883 to serve other hosts.',
+    format: 'host-port',
+    default: '127.0.0.1:1883',
+    env: 'TETHER_LISTEN',
+  },
+  admin: {
+    doc: 'Address of the admin HTTP API (stick table, stats, backends) as host:port; empty turns it off. Keep it on loopback.',
+    format: 'optional-host-port',
+    default: '',
+    env: 'TETHER_ADMIN',
+  },
+  backends: {
+    doc: 'Brokers to balance over: "[name=]host:port" strings or { name, address, weight, state, sendProxy } objects. Empty starts two embedded brokers.',
+    format: 'backend-list',
+    default: [],
+    env: 'TETHER_BACKENDS',
+  },
+  key: {
+    doc: 'Key extractor chain, in order; the first non-empty key wins. Built-ins: client-id, username.',
+    format: 'plugin-chain',
+    default: ['client-id'],
+    env: 'TETHER_KEY',
+  },
+  select: {
+    doc: 'Strategy chain, in order; the first strategy that does not abstain chooses. The last one must answer every client.',
+    format: 'plugin-chain',
+    default: ['stick-table', 'least-connections'],
+    env: 'TETHER_SELECT',
+  },
+  sinks: {
+    doc: 'Sink chain applied to each upstream connection before the CONNECT is replayed.',
+    format: 'plugin-chain',
+    default: ['proxy-protocol'],
+    env: 'TETHER_SINKS',
+  },
+  plugins: {
+    doc: 'Extra plugin modules to load: paths (relative to the config file) or package names. Their plugins are then usable by name.',
+    format: Array,
+    default: [],
+    env: 'TETHER_PLUGINS',
+  },
+  sniff: {
+    maxBytes: {
+      doc: 'Largest first packet (CONNECT) accepted, in bytes; a larger one is rejected as soon as its header says so.',
+      format: 'nat',
+      default: 65536,
+      env: 'TETHER_SNIFF_MAX_BYTES',
+    },
+    timeout: {
+      doc: 'Time a client has to send its complete CONNECT (like HAProxy tcp-request inspect-delay).',
+      format: 'duration-text',
+      default: '5s',
+      env: 'TETHER_SNIFF_TIMEOUT',
+    },
+  },
+  timeouts: {
+    connect: {
+      doc: 'Time to establish the TCP connection to a backend before trying another (HAProxy timeout connect).',
+      format: 'duration-text',
+      default: '5s',
+      env: 'TETHER_TIMEOUT_CONNECT',
+    },
+    client: {
+      doc: 'Idle time after which a spliced connection is closed, client side (HAProxy timeout client).',
+      format: 'duration-text',
+      default: '600s',
+      env: 'TETHER_TIMEOUT_CLIENT',
+    },
+    server: {
+      doc: 'Idle time after which a spliced connection is closed, broker side (HAProxy timeout server).',
+      format: 'duration-text',
+      default: '600s',
+      env: 'TETHER_TIMEOUT_SERVER',
+    },
+  },
+  retries: {
+    doc: 'How many other backends to try when connecting to the chosen one fails (HAProxy retries + option redispatch).',
+    format: 'nat',
+    default: 1,
+    env: 'TETHER_RETRIES',
+  },
+  embedded: {
+    brokers: {
+      doc: 'Number of embedded aedes brokers started on loopback when no backends are configured.',
+      format: 'nat',
+      default: 2,
+      env: 'TETHER_EMBEDDED_BROKERS',
+    },
+  },
+  log: {
+    level: {
+      doc: 'Log level.',
+      format: [...LOG_LEVELS],
+      default: 'info',
+      env: 'TETHER_LOG_LEVEL',
+    },
+  },
+};

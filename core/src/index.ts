@@ -1,0 +1,31 @@
+export { PLUGIN_API_VERSION, ABSTAIN, selected, defineExtractor, defineStrategy, defineSink } from './plugin.ts';
+export type {
+  Backend, BackendState, ConnInfo, Extractor, ExtractorPlugin, PluginContext, PluginKind, Selection, Sink, SinkPlugin,
+  StatsScope, Strategy, StrategyPlugin, TableEntry, TableView, TetherPlugin,
+} from './plugin.ts';
+export {
+  TetherError, ConnectionError, ConfigError, PluginError, PluginHookError, SniffTimeoutError, SniffTooLargeError,
+  SniffInvalidError, ClientClosedError, NoBackendError, UpstreamConnectError, ListenError,
+} from './errors.ts';
+export { loadConfig } from './config/load-config.ts';
+export type { ConfigSources } from './config/load-config.ts';
+export { configSchema } from './config/schema.ts';
+export type { TetherConfig, ChainEntry } from './config/types.ts';
+export { parseDuration, formatDuration } from './config/duration.ts';
+export { parseHostPort, formatHostPort } from './net/address.ts';
+export type { HostPort } from './net/address.ts';
+export { createLogger, LOG_LEVELS } from './logger.ts';
+export type { Logger } from './logger.ts';
+export { Stats } from './stats.ts';
+export { BackendPool } from './backend/backend-pool.ts';
+export type { BackendDefinition } from './backend/backend-pool.ts';
+export { PluginRegistry } from './plugins/plugin-registry.ts';
+export { importPluginModule, validateOptions } from './plugins/plugin-loader.ts';
+export { inspectConnect } from './sniff/connect-sniffer.ts';
+export type { SniffResult } from './sniff/connect-sniffer.ts';
+export { isPersistent } from './pipeline/conn-info.ts';
+export { serverUnavailableConnack } from './mqtt/connack.ts';
+export type { ExplainResult } from './explain.ts';
+export { TetherServer } from './tether-server.ts';
+export { createTether } from './di/container.ts';
+export { Tokens } from './di/tokens.ts';

@@ -1,0 +1,12 @@
+import mqttPacket from 'mqtt-packet';
+
+/**
+ * The CONNACK a client understands as "try later": MQTT 3.1.x return code 3 (server unavailable)
+ * or MQTT 5 reason code 0x88 (server unavailable). Sent instead of a silent reset.
+ */
+export function serverUnavailableConnack(protocolVersion: 3 | 4 | 5): Buffer {
+  if (protocolVersion === 5) {
+    return mqttPacket.generate({ cmd: 'connack', sessionPresent: false, reasonCode: 0x88 }, { protocolVersion: 5 });
+  }
+  return mqttPacket.generate({ cmd: 'connack', sessionPresent: false, returnCode: 3 });
+}

@@ -1,0 +1,173 @@
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { catchError, defer, EMPTY, from, map, mergeMap, type Observable } from 'rxjs';
+import type { BackendPool } from '../backend/backend-pool.ts';
+import type { TetherConfig } from '../config/types.ts';
+import { ConnectionError, describe, NoBackendError, PluginHookError, UpstreamConnectError } from '../errors.ts';
+import { serverUnavailableConnack } from '../mqtt/connack.ts';
+import type { Backend, ConnInfo, Extractor, Sink } from '../plugin.ts';
+import type { Named } from '../plugins/plugin-loader.ts';
+import { sniffConnect, type Sniffed } from '../sniff/sniff-socket.ts';
+import type { Stats } from '../stats.ts';
+import { createConnInfo } from './conn-info.ts';
+import { identify } from './identify.ts';
+import { splice } from './splice.ts';
+import type { StrategyChain } from './strategy-chain.ts';
+import { connectUpstream } from './upstream-connect.ts';
+
+/** How long a refused client may take to read its CONNACK before we close anyway. */
+const REFUSAL_LINGER_MS = 2000;
+
+interface Dispatched {
+  readonly conn: ConnInfo;
+  readonly sniffed: Sniffed;
+  readonly backend: Backend;
+  readonly strategy: string;
+  readonly upstreamSocket: Socket;
+  readonly upstream: Duplex;
+}
+
+export interface PipelineDeps {
+  readonly config: TetherConfig;
+  readonly log: Logger;
+  readonly stats: Stats;
+  readonly pool: BackendPool;
+  readonly extractors: readonly Named<Extractor>[];
+  readonly strategies: StrategyChain;
+  readonly sinks: readonly Named<Sink>[];
+}
+
+/**
+ * accept → sniff → identify → select → splice, for one connection, as an Observable of stages.
+ * Every failure is a value that ends in `reject`: the connection closes with one log line and a
+ * counter, and the stream of connections goes on.
+ */
+export class ConnectionPipeline {
+  readonly #deps: PipelineDeps;
+  #nextId = 1;
+
+  constructor(deps: PipelineDeps) {
+    this.#deps = deps;
+  }
+
+  handle(client: Socket): Observable<void> {
+    const { config, stats } = this.#deps;
+    const id = this.#nextId++;
+    const log = this.#deps.log.child({ conn: id });
+    stats.inc('connections_accepted');
+    // A reset during any stage must not become an uncaught 'error'; the stages observe it themselves.
+    client.on('error', () => undefined);
+    return defer(() => sniffConnect(client, config.sniff)).pipe(
+      map((sniffed) => this.#identify(id, client, sniffed, log)),
+      mergeMap(({ conn, sniffed }) => from(this.#dispatch(client, conn, sniffed, log))),
+      map((dispatched) => this.#splice(client, dispatched, log)),
+      catchError((err: unknown) => {
+        this.#reject(client, err, log);
+        return EMPTY;
+      }),
+    );
+  }
+
+  #identify(id: number, client: Socket, sniffed: Sniffed, log: Logger): { conn: ConnInfo; sniffed: Sniffed } {
+    const conn = createConnInfo(id, client, sniffed.packet);
+    identify(conn, this.#deps.extractors);
+    if (log.isLevelEnabled('debug')) {
+      log.debug({ mqtt: { clientId: sniffed.packet.clientId.slice(0, 128), username: sniffed.packet.username?.slice(0, 128) }, protocolVersion: conn.protocolVersion, key: conn.key?.slice(0, 128), keySource: conn.keySource }, 'connect sniffed');
+    }
+    return { conn, sniffed };
+  }
+
+  /** Select and connect, trying other backends when a connect fails (retries + redispatch). */
+  async #dispatch(client: Socket, conn: ConnInfo, sniffed: Sniffed, log: Logger): Promise<Dispatched> {
+    const { pool, strategies, config, stats } = this.#deps;
+    const tried = new Set<string>();
+    const failures: string[] = [];
+    for (let attempt = 0; attempt <= config.retries; attempt++) {
+      const choice = await strategies.select(conn, pool.available(tried));
+      if (!choice) break;
+      // Counted from the choice, not the splice, so a burst of connects spreads out (HAProxy does the same).
+      pool.connectionOpened(choice.backend);
+      let upstreamSocket: Socket;
+      try {
+        upstreamSocket = await connectUpstream(choice.backend, config.timeouts.connectMs);
+      } catch (err) {
+        pool.connectionClosed(choice.backend);
+        if (!(err instanceof UpstreamConnectError)) throw err;
+        tried.add(choice.backend.id);
+        failures.push(err.message);
+        stats.inc('upstream_connect_failures');
+        log.warn({ backend: choice.backend.id, err: err.message, attempt }, 'backend connect failed, trying another');
+        continue;
+      }
+      if (client.destroyed) {
+        upstreamSocket.destroy();
+        pool.connectionClosed(choice.backend);
+        throw new ConnectionError('TETHER_ERR_CLIENT_CLOSED', 'client_closed_early', 'client went away while its backend was being connected');
+      }
+      let upstream: Duplex;
+      try {
+        upstream = await this.#attachSinks(conn, choice.backend, upstreamSocket);
+      } catch (err) {
+        pool.connectionClosed(choice.backend);
+        throw err;
+      }
+      return { conn, sniffed, backend: choice.backend, strategy: choice.strategy, upstreamSocket, upstream };
+    }
+    const detail = failures.length > 0 ? failures.join('; ') : pool.available().length === 0 ? 'no backend is ready' : 'the strategy chain chose none';
+    throw new NoBackendError(detail, conn.protocolVersion);
+  }
+
+  async #attachSinks(conn: ConnInfo, backend: Backend, socket: Socket): Promise<Duplex> {
+    let stream: Duplex = socket;
+    for (const { name, product } of this.#deps.sinks) {
+      try {
+        stream = await product.attach(conn, backend, stream);
+      } catch (err) {
+        socket.destroy();
+        throw new PluginHookError(name, 'attach', err);
+      }
+    }
+    return stream;
+  }
+
+  #splice(client: Socket, d: Dispatched, log: Logger): void {
+    const { pool, strategies, stats, config } = this.#deps;
+    strategies.spliced(d.conn, d.backend);
+    stats.inc('connections_spliced');
+    stats.inc('connections_active');
+    d.upstream.write(d.sniffed.bytes);
+    splice(client, d.upstreamSocket, d.upstream, { clientIdleMs: config.timeouts.clientMs, serverIdleMs: config.timeouts.serverMs }, (result) => {
+      pool.connectionClosed(d.backend);
+      strategies.closed(d.conn, d.backend);
+      stats.inc('connections_active', -1);
+      log.info({ backend: d.backend.id, strategy: d.strategy, key: d.conn.key?.slice(0, 128), sniffMs: Math.round(d.sniffed.sniffMs * 1000) / 1000, ...result }, 'connection closed');
+    });
+    log.debug({ backend: d.backend.id, strategy: d.strategy }, 'spliced');
+  }
+
+  #reject(client: Socket, err: unknown, log: Logger): void {
+    const { stats } = this.#deps;
+    const reason = err instanceof ConnectionError ? err.reason : isReset(err) ? 'client_reset' : 'internal_error';
+    stats.inc('connections_rejected');
+    stats.inc(`rejected_${reason}`);
+    const fields = { reason, code: err instanceof ConnectionError ? err.code : (err as NodeJS.ErrnoException)?.code, remote: client.remoteAddress, err: describe(err) };
+    if (reason === 'internal_error') log.error(fields, 'connection closed');
+    else log.warn(fields, 'connection rejected');
+    if (err instanceof NoBackendError && err.protocolVersion !== undefined) return refuse(client, err.protocolVersion);
+    client.destroy();
+  }
+}
+
+function isReset(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
+}
+
+/** Tells a client with a valid CONNECT that no broker is available, then closes without a reset. */
+function refuse(client: Socket, protocolVersion: 3 | 4 | 5): void {
+  if (client.destroyed) return;
+  client.resume(); // drain what it sent after CONNECT, so closing does not turn into a reset
+  client.setTimeout(REFUSAL_LINGER_MS, () => client.destroy());
+  client.end(serverUnavailableConnack(protocolVersion));
+}

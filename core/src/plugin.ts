@@ -1,0 +1,176 @@
+/**
+ * The Tether plugin contract: everything a plugin author needs, in one file.
+ *
+ * A plugin is a plain object (made with `defineExtractor`, `defineStrategy` or `defineSink`) that
+ * names itself, says which slot it fills (`kind`), which contract version it was written for
+ * (`apiVersion`), how its options look (a convict schema) and how to build its per-process product
+ * (`create`). Tether calls `create` once at start and then calls the cheap per-connection hooks of
+ * what it returned. Plugins never see the DI container, sockets of other connections, or RxJS.
+ *
+ * The three slots, in pipeline order:
+ * - extractor: reads the CONNECT and returns the stickiness key, or `undefined` to pass to the next.
+ * - strategy:  chooses a backend for a connection, or abstains so the next strategy decides.
+ * - sink:      acts on the upstream connection before the client's bytes are replayed
+ *              (write a PROXY header, wrap it in TLS).
+ *
+ * Built-in plugins use exactly this contract; see docs/architecture.md for a walk-through.
+ */
+import type { Duplex } from 'node:stream';
+import type { IConnectPacket } from 'mqtt-packet';
+import type { Logger } from 'pino';
+import type { Schema } from 'convict';
+
+/** The contract version this build of @tether/core implements. Plugins declare the one they target. */
+export const PLUGIN_API_VERSION = 1;
+
+export type PluginKind = 'extractor' | 'strategy' | 'sink';
+
+/** Backend states. Only `ready` backends receive new connections; `drain` keeps existing ones. */
+export type BackendState = 'ready' | 'drain' | 'maint' | 'down';
+
+/** What a plugin sees of a backend. The core owns these objects; plugins must not mutate them. */
+export interface Backend {
+  /** Stable name, used as the stick-table value (like HAProxy's `server_key`). */
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly state: BackendState;
+  /** PROXY protocol version to send to this backend, if any. */
+  readonly sendProxy: 'none' | 'v1' | 'v2';
+  /** Live spliced connections on this backend right now. */
+  readonly activeConnections: number;
+}
+
+/** One client connection as the pipeline knows it once its CONNECT has been read. */
+export interface ConnInfo {
+  /** Process-unique connection id, also used in logs as `conn`. */
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly family: 'IPv4' | 'IPv6';
+  /** The parsed CONNECT packet (mqtt-packet's shape). Treat as read-only and untrusted. */
+  readonly connect: IConnectPacket;
+  /** MQTT protocol level: 3 (3.1), 4 (3.1.1) or 5. */
+  readonly protocolVersion: 3 | 4 | 5;
+  /**
+   * True when the client asked the broker to keep its session (3.1.x clean session off, or
+   * MQTT 5 with a session expiry interval above zero): moving it to another broker loses state.
+   */
+  readonly persistentSession: boolean;
+  /** The stickiness key chosen by the extractor chain, or undefined for a keyless client. */
+  key: string | undefined;
+  /** Name of the extractor that produced `key`. */
+  keySource: string | undefined;
+  /** Free space for plugins to share per-connection facts; namespace your keys. */
+  readonly attributes: Map<string, unknown>;
+}
+
+/** Result of one strategy. `abstain` passes the decision to the next strategy in the chain. */
+export type Selection = { readonly kind: 'selected'; readonly backend: Backend } | { readonly kind: 'abstain' };
+
+export const ABSTAIN: Selection = Object.freeze({ kind: 'abstain' });
+export function selected(backend: Backend): Selection {
+  return { kind: 'selected', backend };
+}
+
+/** Per-connection key extraction. Return undefined (or '') to let the next extractor try. */
+export interface Extractor {
+  extract(conn: ConnInfo): string | undefined;
+}
+
+/** A row of a strategy's table, as shown by `tether table show` and the admin API. */
+export interface TableEntry {
+  readonly key: string;
+  readonly backend: string;
+  /** Connections currently using this entry (HAProxy's `use`). */
+  readonly use: number;
+  /** Milliseconds until the entry expires if it stays idle. */
+  readonly expiresInMs: number;
+  /** Total times the entry was matched or stored. */
+  readonly hits: number;
+  /** Epoch milliseconds of the last match or store. */
+  readonly lastSeen: number;
+}
+
+export interface TableView {
+  readonly name: string;
+  readonly type: 'string';
+  readonly size: number;
+  readonly used: number;
+  readonly entries: readonly TableEntry[];
+}
+
+/**
+ * Backend selection. `select` receives only backends that can take a new connection now
+ * (ready, not excluded by a failed attempt). It may be async (a shared table in Redis), but a
+ * synchronous answer avoids a microtask per connection.
+ */
+export interface Strategy {
+  select(conn: ConnInfo, backends: readonly Backend[]): Selection | Promise<Selection>;
+  /** The connection to `backend` is established: the place to learn (store after connect, like HAProxy). */
+  onSpliced?(conn: ConnInfo, backend: Backend): void;
+  /** A spliced connection closed. */
+  onClosed?(conn: ConnInfo, backend: Backend): void;
+  /** For the admin API: the strategy's table, if it keeps one. */
+  table?(limit?: number): TableView;
+  /** True when this strategy answers for every client whenever a backend is available. */
+  readonly alwaysAnswers?: boolean;
+  close?(): void | Promise<void>;
+}
+
+/**
+ * Acts on the upstream connection before the sniffed bytes are replayed. Return the stream the
+ * rest of the connection should use: the same socket after writing a preamble, or a wrapper.
+ */
+export interface Sink {
+  attach(conn: ConnInfo, backend: Backend, upstream: Duplex): Duplex | Promise<Duplex>;
+}
+
+/** Counter scope given to each plugin; names are snake_case and prefixed with the plugin name. */
+export interface StatsScope {
+  inc(name: string, by?: number): void;
+}
+
+/** What `create` receives besides its validated options. */
+export interface PluginContext {
+  /** A pino child logger bound to `{ plugin: name }`. */
+  readonly log: Logger;
+  readonly stats: StatsScope;
+  /** Milliseconds clock; injectable so tests can drive expiry without sleeping. */
+  readonly now: () => number;
+  /** Aborted when Tether shuts down. */
+  readonly signal: AbortSignal;
+}
+
+interface PluginBase<K extends PluginKind, O, P> {
+  /** Unique name; config refers to the plugin by it. Third parties should namespace: `acme:geo`. */
+  readonly name: string;
+  readonly kind: K;
+  /** The contract version the plugin was written for; must equal PLUGIN_API_VERSION. */
+  readonly apiVersion: number;
+  readonly version?: string;
+  readonly description?: string;
+  /** Convict schema of the plugin's options; validated strictly before `create`. */
+  readonly options?: Schema<O>;
+  create(ctx: PluginContext, options: O): P | Promise<P>;
+}
+
+export type ExtractorPlugin<O = Record<string, unknown>> = PluginBase<'extractor', O, Extractor>;
+export type StrategyPlugin<O = Record<string, unknown>> = PluginBase<'strategy', O, Strategy>;
+export type SinkPlugin<O = Record<string, unknown>> = PluginBase<'sink', O, Sink>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TetherPlugin = ExtractorPlugin<any> | StrategyPlugin<any> | SinkPlugin<any>;
+
+/** Identity helpers: they exist so TypeScript infers the option type from the schema. */
+export function defineExtractor<O>(plugin: ExtractorPlugin<O>): ExtractorPlugin<O> {
+  return plugin;
+}
+export function defineStrategy<O>(plugin: StrategyPlugin<O>): StrategyPlugin<O> {
+  return plugin;
+}
+export function defineSink<O>(plugin: SinkPlugin<O>): SinkPlugin<O> {
+  return plugin;
+}

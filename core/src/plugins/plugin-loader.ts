@@ -1,0 +1,132 @@
+import { createRequire } from 'node:module';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import convict from 'convict';
+import type { Logger } from 'pino';
+import type { ChainEntry } from '../config/types.ts';
+import { describe, PluginError } from '../errors.ts';
+import type { Stats } from '../stats.ts';
+import type { Extractor, PluginContext, PluginKind, Sink, Strategy, TetherPlugin } from '../plugin.ts';
+import { isPlugin, PluginRegistry } from './plugin-registry.ts';
+
+/** How long a plugin's create() may take before start fails (Fastify's pluginTimeout). */
+const CREATE_TIMEOUT_MS = 10_000;
+
+export interface Named<T> {
+  readonly name: string;
+  readonly product: T;
+}
+
+interface Products {
+  extractor: Extractor;
+  strategy: Strategy;
+  sink: Sink;
+}
+
+export interface LoaderContext {
+  readonly registry: PluginRegistry;
+  readonly baseDir: string;
+  readonly log: Logger;
+  readonly stats: Stats;
+  readonly now: () => number;
+  readonly signal: AbortSignal;
+}
+
+/** Imports a plugin module (a path or a package name) and registers every plugin it exports. */
+export async function importPluginModule(specifier: string, ctx: Pick<LoaderContext, 'registry' | 'baseDir'>): Promise<TetherPlugin[]> {
+  let url: string;
+  try {
+    url = looksLikePath(specifier)
+      ? pathToFileURL(isAbsolute(specifier) ? specifier : resolve(ctx.baseDir, specifier)).href
+      : pathToFileURL(createRequire(resolve(ctx.baseDir, 'noop.js')).resolve(specifier)).href;
+  } catch (err) {
+    throw new PluginError('TETHER_ERR_PLUGIN_LOAD', specifier, 'load', `cannot be found from ${ctx.baseDir}: ${describe(err)}`, { cause: err });
+  }
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(url)) as Record<string, unknown>;
+  } catch (err) {
+    throw new PluginError('TETHER_ERR_PLUGIN_LOAD', specifier, 'load', `failed to import: ${describe(err)}`, { cause: err });
+  }
+  const exported = [module.default, ...Object.values(module)].flat().filter(isPlugin);
+  const plugins = [...new Set(exported)];
+  if (plugins.length === 0) {
+    throw new PluginError('TETHER_ERR_PLUGIN_LOAD', specifier, 'load', 'exports no plugin (expected a default export made with defineExtractor, defineStrategy or defineSink)');
+  }
+  for (const plugin of plugins) ctx.registry.register(plugin, specifier);
+  return plugins;
+}
+
+/** Builds one chain (extractors, strategies or sinks) in config order. */
+export async function buildChain<K extends PluginKind>(kind: K, entries: readonly ChainEntry[], ctx: LoaderContext): Promise<Named<Products[K]>[]> {
+  const chain: Named<Products[K]>[] = [];
+  for (const entry of entries) {
+    const plugin = await resolvePlugin(kind, entry.use, ctx);
+    const options = validateOptions(plugin, entry.options);
+    const context: PluginContext = {
+      log: ctx.log.child({ plugin: plugin.name }),
+      stats: ctx.stats.scope(plugin.name.replace(/[^a-zA-Z0-9]+/g, '_')),
+      now: ctx.now,
+      signal: ctx.signal,
+    };
+    const product = await withTimeout(Promise.resolve().then(() => plugin.create(context, options as never)), plugin.name);
+    chain.push({ name: plugin.name, product: product as Products[K] });
+    ctx.log.debug({ plugin: plugin.name, kind }, 'plugin created');
+  }
+  return chain;
+}
+
+async function resolvePlugin(kind: PluginKind, use: string, ctx: LoaderContext): Promise<TetherPlugin> {
+  let plugin = ctx.registry.get(use);
+  if (!plugin) {
+    let loaded: TetherPlugin[];
+    try {
+      loaded = await importPluginModule(use, ctx);
+    } catch (err) {
+      if (looksLikePath(use) || !(err instanceof PluginError) || err.phase !== 'load' || !/cannot be found/.test(err.message)) throw err;
+      const known = ctx.registry.list().filter((p) => p.plugin.kind === kind).map((p) => p.plugin.name);
+      throw new PluginError('TETHER_ERR_PLUGIN_UNKNOWN', use, 'resolve', `is not a known ${kind} (known: ${known.join(', ') || 'none'}) nor an installed package; give a path or package name to load one`);
+    }
+    const candidates = loaded.filter((p) => p.kind === kind);
+    if (candidates.length !== 1) {
+      throw new PluginError('TETHER_ERR_PLUGIN_KIND', use, 'resolve', `exports ${candidates.length} ${kind} plugins; name the one you mean (${candidates.map((p) => p.name).join(', ') || 'none'}) and list the module under "plugins"`);
+    }
+    plugin = candidates[0]!;
+  }
+  if (plugin.kind !== kind) {
+    throw new PluginError('TETHER_ERR_PLUGIN_KIND', plugin.name, 'resolve', `is a ${plugin.kind}, but was configured as a ${kind}`);
+  }
+  return plugin;
+}
+
+/** Validates a plugin's options with its own convict schema; errors name the plugin and option. */
+export function validateOptions(plugin: TetherPlugin, options: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const schema = plugin.options ?? {};
+  try {
+    const conf = convict(schema as never, { env: {}, args: [] });
+    conf.load(options);
+    conf.validate({ allowed: 'strict' });
+    return conf.getProperties() as Record<string, unknown>;
+  } catch (err) {
+    throw new PluginError('TETHER_ERR_PLUGIN_OPTIONS', plugin.name, 'options', `invalid options: ${describe(err).replace(/\n/g, '; ')}`, { cause: err });
+  }
+}
+
+function looksLikePath(use: string): boolean {
+  return use.startsWith('.') || isAbsolute(use);
+}
+
+async function withTimeout<T>(promise: Promise<T>, name: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new PluginError('TETHER_ERR_PLUGIN_INIT_TIMEOUT', name, 'create', `create() did not finish within ${CREATE_TIMEOUT_MS} ms`)), CREATE_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } catch (err) {
+    if (err instanceof PluginError) throw err;
+    throw new PluginError('TETHER_ERR_PLUGIN_CREATE', name, 'create', `create() failed: ${describe(err)}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
+  }
+}

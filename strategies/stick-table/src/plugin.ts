@@ -1,0 +1,82 @@
+import { ABSTAIN, defineStrategy, parseDuration, PLUGIN_API_VERSION, selected, type Backend } from '@tether/core';
+import { StickTable } from './stick-table.ts';
+
+/** Marks a connection this table counted in an entry's `use`, so only those release it. */
+const STORED = 'stick-table:stored';
+
+export interface StickTableConfig {
+  size: number;
+  expire: string | number;
+  keyLength: number;
+  mode: 'learn' | 'match-only';
+}
+
+/**
+ * HAProxy's `stick on` for MQTT: a client whose key is in the table goes back to the backend that
+ * holds its session; on a miss the rest of the chain decides and the table learns the answer once
+ * the backend has accepted the connection. An entry whose backend is not available is passed over
+ * (re-dispatched) and rewritten by the next successful connection.
+ */
+export const stickTable = defineStrategy<StickTableConfig>({
+  name: 'stick-table',
+  kind: 'strategy',
+  apiVersion: PLUGIN_API_VERSION,
+  version: '0.1.0',
+  description: 'Sticky key → backend table with LRU size bound and idle expiry (HAProxy stick-table).',
+  options: {
+    size: { doc: 'Maximum number of entries; the least recently used idle entry is evicted to make room (HAProxy size).', format: 'nat', default: 100_000 },
+    expire: {
+      doc: 'Idle time after which an entry is forgotten, counted from the last connect or disconnect (HAProxy expire).',
+      format: (val: unknown) => {
+        if (parseDuration(val) === undefined) throw new Error('must be a duration such as "30m", "600s" or milliseconds');
+      },
+      default: '30m',
+    },
+    keyLength: { doc: 'Keys longer than this many characters are truncated (HAProxy len).', format: 'nat', default: 128 },
+    mode: { doc: 'learn: match and store; match-only: never store new entries.', format: ['learn', 'match-only'], default: 'learn' },
+  },
+  create(ctx, options) {
+    const expireMs = parseDuration(options.expire)!;
+    const table = new StickTable({ size: options.size, expireMs, keyLength: options.keyLength, now: ctx.now });
+    const timer = setInterval(() => table.sweep(), Math.min(Math.max(expireMs / 10, 1000), 60_000));
+    timer.unref();
+    ctx.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+    const findReady = (id: string, backends: readonly Backend[]): Backend | undefined => {
+      for (const b of backends) if (b.id === id) return b;
+      return undefined;
+    };
+    return {
+      select(conn, backends) {
+        if (!conn.key) return ABSTAIN;
+        const owner = table.match(table.normalize(conn.key));
+        if (owner === undefined) {
+          ctx.stats.inc('misses');
+          return ABSTAIN;
+        }
+        const backend = findReady(owner, backends);
+        if (!backend) {
+          ctx.stats.inc('redispatches');
+          return ABSTAIN;
+        }
+        ctx.stats.inc('hits');
+        return selected(backend);
+      },
+      onSpliced(conn, backend) {
+        if (!conn.key) return;
+        const key = table.normalize(conn.key);
+        const entry = table.get(key);
+        if (options.mode === 'match-only' && entry?.backend !== backend.id) return;
+        if (entry && entry.backend !== backend.id) {
+          ctx.stats.inc('rewrites');
+          ctx.log.debug({ from: entry.backend, to: backend.id }, 'stick entry moved to another backend');
+        }
+        if (table.store(key, backend)) conn.attributes.set(STORED, true);
+        else ctx.stats.inc('full');
+      },
+      onClosed(conn) {
+        if (conn.key && conn.attributes.get(STORED)) table.release(table.normalize(conn.key));
+      },
+      table: (limit) => table.view('stick-table', limit),
+    };
+  },
+});

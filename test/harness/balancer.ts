@@ -1,0 +1,30 @@
+import { createLogger, createTether, loadConfig, type Logger, type TetherServer } from '@tether/core';
+import { builtinRegistry } from '@tether/cli';
+import { pino } from 'pino';
+
+export interface TestBalancer {
+  readonly server: TetherServer;
+  readonly port: number;
+  readonly url: string;
+  /** Log lines written by the balancer, parsed. */
+  readonly logs: Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+/**
+ * An in-process balancer on 127.0.0.1:0 built exactly as `tether start` builds one (same config
+ * loader, same built-in plugins), with its log captured for assertions.
+ */
+export async function startBalancer(overrides: Record<string, unknown>, file?: string): Promise<TestBalancer> {
+  const config = loadConfig({ env: {}, file, overrides: { listen: '127.0.0.1:0', 'log.level': 'debug', ...overrides } });
+  const logs: Record<string, unknown>[] = [];
+  const log: Logger = createLogger(config.log.level, {
+    write: (line: string) => {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  } as pino.DestinationStream);
+  const { server } = await createTether({ config, registry: builtinRegistry(), log });
+  await server.start();
+  const { port } = server.address;
+  return { server, port, url: `mqtt://127.0.0.1:${port}`, logs, close: () => server.close() };
+}

@@ -1,0 +1,58 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './free-port.ts';
+
+export interface Mosquitto {
+  readonly port: number;
+  readonly pid: number;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts Debian's mosquitto on a free loopback port, anonymous access, persistence off; resolves once it accepts. */
+export async function startMosquitto(): Promise<Mosquitto> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'tether-mosquitto-'));
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n`);
+  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${stderr}`))));
+  await Promise.race([waitForPort(port), exited]);
+  exited.catch(() => undefined);
+  return {
+    port,
+    pid: child.pid!,
+    process: child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(rmDir(dir));
+        child.once('exit', () => resolve(rmDir(dir)));
+        process.kill(child.pid!, 'SIGTERM');
+      }),
+  };
+}
+
+function rmDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Polls until something accepts on the port: bounded to 100 tries, 50 ms apart. */
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after 5 s`);
+}
