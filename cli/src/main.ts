@@ -33,15 +33,10 @@ export async function main(argv: string[]): Promise<void> {
         throw new UsageError(`unknown command "${command}"; try: tether help`);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`tether: ${err.message}\n`);
-      process.exitCode = 2;
-    } else if (err instanceof TetherError) {
-      process.stderr.write(`tether: ${err.message}\n`);
-      process.exitCode = 1;
-    } else {
-      throw err;
-    }
+    if (!(err instanceof UsageError) && !(err instanceof TetherError)) throw err;
+    process.stderr.write(`tether: ${err.message}\n`);
+    // Exit now: a failed start may leave handles (a plugin's timer) that would keep us alive.
+    process.exit(err instanceof UsageError ? 2 : 1);
   }
 }
 

@@ -69,14 +69,23 @@ export class TetherServer {
     const { config, log } = this.#deps;
     const pipeline = new ConnectionPipeline(this.#deps);
     this.#subscription = fromEvent<Socket>(this.#server, 'connection')
-      .pipe(mergeMap((socket) => this.#track(socket) && pipeline.handle(socket)))
+      .pipe(mergeMap((socket) => {
+        this.#track(socket);
+        return pipeline.handle(socket);
+      }))
       .subscribe({ error: (err: unknown) => log.fatal({ err }, 'connection pipeline ended unexpectedly') });
     await listen(this.#server, config.listen, '--listen (TETHER_LISTEN, config key listen)');
     const bound = this.#server.address();
     this.#listenAddress = typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : config.listen;
     if (config.admin) {
       this.#admin = new AdminServer({ ...this.#deps, explain: (bytes) => this.explain(bytes) });
-      this.#adminAddress = await this.#admin.start(config.admin);
+      try {
+        this.#adminAddress = await this.#admin.start(config.admin);
+      } catch (err) {
+        this.#admin = undefined;
+        await this.close();
+        throw err;
+      }
     }
     log.info({
       listen: formatHostPort(this.#listenAddress),
@@ -105,9 +114,8 @@ export class TetherServer {
     this.#deps.log.info('tether stopped');
   }
 
-  #track(socket: Socket): true {
+  #track(socket: Socket): void {
     this.#clients.add(socket);
     socket.once('close', () => this.#clients.delete(socket));
-    return true;
   }
 }

@@ -1,5 +1,5 @@
 import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import mqtt, { type IConnackPacket } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBalancer, type TestBalancer } from '../harness/balancer.ts';
@@ -22,7 +22,7 @@ describe('smoke: a persistent client through Tether to independent aedes brokers
     await first.subscribeAsync('smoke/#', { qos: 1 });
     await first.endAsync();
     const again = mqtt.connect(balancer.url, { clientId: 'smoke-1', clean: false, reconnectPeriod: 0 });
-    const [connack] = (await once(again, 'connect')) as [IConnackPacket];
+    const [connack] = (await once(again as unknown as EventEmitter, 'connect')) as [IConnackPacket];
     expect(connack.sessionPresent).toBe(true);
     const table = balancer.server.strategies.tables()[0]!;
     expect(table.entries.map((e) => e.key)).toContain('smoke-1');

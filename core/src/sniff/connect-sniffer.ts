@@ -3,7 +3,7 @@ import { SniffInvalidError, SniffTooLargeError, type ConnectionError } from '../
 
 /** The three outcomes of looking at the bytes received so far (HAProxy's mqtt_validate_message). */
 export type SniffResult =
-  | { readonly kind: 'need-more' }
+  | { readonly kind: 'need-more'; readonly atLeast?: number }
   | { readonly kind: 'done'; readonly packet: IConnectPacket; readonly length: number }
   | { readonly kind: 'reject'; readonly error: ConnectionError };
 
@@ -34,7 +34,7 @@ export function inspectConnect(view: Buffer, maxBytes: number): SniffResult {
   }
   const total = offset + remaining;
   if (total > maxBytes) return { kind: 'reject', error: new SniffTooLargeError(total, maxBytes) };
-  if (view.length < total) return NEED_MORE;
+  if (view.length < total) return { kind: 'need-more', atLeast: total };
   return parseConnect(view.subarray(0, total));
 }
 

@@ -24,18 +24,29 @@ export interface SniffOptions {
 export function sniffConnect(socket: Socket, options: SniffOptions): Observable<Sniffed> {
   return new Observable<Sniffed>((subscriber) => {
     const started = performance.now();
-    let buffered: Buffer | undefined;
+    let chunks: Buffer[] = [];
+    let received = 0;
+    // Bytes needed before looking again: the header tells the CONNECT's full length, so a CONNECT
+    // trickling in one byte per write is joined once, not once per byte.
+    let needed = 1;
     const onData = (chunk: Buffer): void => {
-      buffered = buffered ? Buffer.concat([buffered, chunk]) : chunk;
-      const result = inspectConnect(buffered, options.maxBytes);
-      if (result.kind === 'need-more') return;
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received < needed) return;
+      const view = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+      chunks = [view];
+      const result = inspectConnect(view, options.maxBytes);
+      if (result.kind === 'need-more') {
+        needed = result.atLeast ?? received + 1;
+        return;
+      }
       // Pause before our listener goes: a flowing socket with no 'data' listener drops bytes.
       socket.pause();
       if (result.kind === 'reject') return subscriber.error(result.error);
-      subscriber.next({ packet: result.packet, bytes: buffered, sniffMs: performance.now() - started });
+      subscriber.next({ packet: result.packet, bytes: view, sniffMs: performance.now() - started });
       subscriber.complete();
     };
-    const onEnd = (): void => subscriber.error(new ClientClosedError(buffered?.length ?? 0));
+    const onEnd = (): void => subscriber.error(new ClientClosedError(received));
     const onError = (err: Error): void => subscriber.error(err);
     socket.on('data', onData);
     socket.once('end', onEnd);

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { BackendPool, type BackendDefinition } from '../../src/backend/backend-pool.ts';
+
+const def = (id: string, extra: Partial<BackendDefinition> = {}): BackendDefinition =>
+  ({ id, host: '127.0.0.1', port: 1000, weight: 1, state: 'ready', sendProxy: 'none', ...extra });
+
+const ids = (backends: readonly { id: string }[]): string[] => backends.map((b) => b.id);
+
+describe('BackendPool', () => {
+  it('keeps every definition, in order, with zero active connections', () => {
+    const pool = new BackendPool([def('a', { port: 1, weight: 3, sendProxy: 'v2' }), def('b', { state: 'drain' })]);
+    expect(pool.all().map((b) => ({ ...b }))).toEqual([
+      { id: 'a', host: '127.0.0.1', port: 1, weight: 3, state: 'ready', sendProxy: 'v2', activeConnections: 0 },
+      { id: 'b', host: '127.0.0.1', port: 1000, weight: 1, state: 'drain', sendProxy: 'none', activeConnections: 0 },
+    ]);
+    expect(pool.get('b')?.state).toBe('drain');
+    expect(pool.get('zzz')).toBeUndefined();
+  });
+
+  it('offers only ready backends', () => {
+    const pool = new BackendPool([def('a'), def('b', { state: 'drain' }), def('c', { state: 'maint' }), def('d', { state: 'down' }), def('e')]);
+    expect(ids(pool.available())).toEqual(['a', 'e']);
+  });
+
+  it('leaves out excluded backends (those already tried for this connection)', () => {
+    const pool = new BackendPool([def('a'), def('b'), def('c', { state: 'drain' })]);
+    expect(ids(pool.available(new Set(['a'])))).toEqual(['b']);
+    expect(ids(pool.available(new Set(['a', 'b'])))).toEqual([]);
+    // Excluding a backend that is not ready changes nothing.
+    expect(ids(pool.available(new Set(['c'])))).toEqual(['a', 'b']);
+  });
+
+  it('returns the same cached array while nothing changes, so selection allocates nothing', () => {
+    const pool = new BackendPool([def('a'), def('b')]);
+    const first = pool.available();
+    expect(pool.available()).toBe(first);
+    expect(pool.available(new Set())).toBe(first);
+    // Connection counts are live on the same objects; they do not rebuild the array.
+    pool.connectionOpened(first[0]!);
+    expect(pool.available()).toBe(first);
+    // A no-op state change does not rebuild it either.
+    expect(pool.setState('a', 'ready')).toBe(false);
+    expect(pool.available()).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+  });
+
+  it('rebuilds the array when a state changes, and only then', () => {
+    const pool = new BackendPool([def('a'), def('b')]);
+    const before = pool.available();
+    expect(pool.setState('a', 'drain')).toBe(true);
+    const after = pool.available();
+    expect(after).not.toBe(before);
+    expect(ids(after)).toEqual(['b']);
+    expect(ids(before)).toEqual(['a', 'b']); // the old snapshot is not mutated under a running selection
+    expect(pool.setState('a', 'ready')).toBe(true);
+    expect(ids(pool.available())).toEqual(['a', 'b']);
+  });
+
+  it('reports an unknown backend id in setState as no change', () => {
+    const pool = new BackendPool([def('a')]);
+    const before = pool.available();
+    expect(pool.setState('nope', 'drain')).toBe(false);
+    expect(pool.available()).toBe(before);
+  });
+
+  it('counts active connections per backend', () => {
+    const pool = new BackendPool([def('a'), def('b')]);
+    const a = pool.get('a')!;
+    pool.connectionOpened(a);
+    pool.connectionOpened(a);
+    pool.connectionOpened(pool.get('b')!);
+    pool.connectionClosed(a);
+    expect(pool.get('a')?.activeConnections).toBe(1);
+    expect(pool.get('b')?.activeConnections).toBe(1);
+  });
+
+  it('counts against its own backend when given a look-alike object with the same id', () => {
+    const pool = new BackendPool([def('a')]);
+    pool.connectionOpened({ ...pool.get('a')! });
+    expect(pool.get('a')?.activeConnections).toBe(1);
+  });
+
+  it('throws for a backend it does not know', () => {
+    const pool = new BackendPool([def('a')]);
+    const stranger = new BackendPool([def('x')]).get('x')!;
+    expect(() => pool.connectionOpened(stranger)).toThrow(/unknown backend x/);
+  });
+
+  it('works with no backends at all', () => {
+    const pool = new BackendPool([]);
+    expect(pool.all()).toEqual([]);
+    expect(pool.available()).toEqual([]);
+  });
+});

@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { PluginHookError } from '../../src/errors.ts';
+import { StrategyChain } from '../../src/pipeline/strategy-chain.ts';
+import { ABSTAIN, selected, type Backend, type Selection, type Strategy } from '../../src/plugin.ts';
+import { backend, capturingLogger, connInfo } from '../fixtures.ts';
+
+const A = backend('a');
+const B = backend('b');
+const OFFERED: readonly Backend[] = [A, B];
+
+function chainOf(...strategies: [string, Strategy][]): { chain: StrategyChain; lines: Record<string, unknown>[] } {
+  const { log, lines } = capturingLogger('warn');
+  return { chain: new StrategyChain(strategies.map(([name, product]) => ({ name, product })), log), lines };
+}
+
+const answer = (result: Selection | (() => Selection)): Strategy => ({ select: typeof result === 'function' ? result : () => result });
+
+async function hookError(promise: Promise<unknown>): Promise<PluginHookError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(PluginHookError);
+    return err as PluginHookError;
+  }
+  throw new Error('expected a PluginHookError');
+}
+
+describe('StrategyChain.select', () => {
+  it('returns the first answer that is not an abstention, with the strategy name', async () => {
+    const asked: string[] = [];
+    const { chain } = chainOf(
+      ['first', answer(() => (asked.push('first'), ABSTAIN))],
+      ['second', answer(() => (asked.push('second'), selected(B)))],
+      ['third', answer(() => (asked.push('third'), selected(A)))],
+    );
+    await expect(chain.select(connInfo(), OFFERED)).resolves.toEqual({ backend: B, strategy: 'second' });
+    expect(asked).toEqual(['first', 'second']);
+  });
+
+  it('awaits async strategies in order', async () => {
+    const { chain } = chainOf(
+      ['remote-miss', { select: async () => ABSTAIN }],
+      ['remote-hit', { select: () => Promise.resolve(selected(A)) }],
+    );
+    await expect(chain.select(connInfo(), OFFERED)).resolves.toEqual({ backend: A, strategy: 'remote-hit' });
+  });
+
+  it('returns undefined when every strategy abstains', async () => {
+    const { chain } = chainOf(['a', answer(ABSTAIN)], ['b', { select: async () => ABSTAIN }]);
+    await expect(chain.select(connInfo(), OFFERED)).resolves.toBeUndefined();
+  });
+
+  it('does not ask any strategy when no backend is offered', async () => {
+    let asked = false;
+    const { chain } = chainOf(['a', answer(() => ((asked = true), ABSTAIN))]);
+    await expect(chain.select(connInfo(), [])).resolves.toBeUndefined();
+    expect(asked).toBe(false);
+  });
+
+  it('passes the connection and exactly the offered backends', async () => {
+    const conn = connInfo({}, 'k');
+    let seen: [unknown, unknown] | undefined;
+    const { chain } = chainOf(['spy', { select: (c, b) => ((seen = [c, b]), selected(b[0]!)) }]);
+    await chain.select(conn, OFFERED);
+    expect(seen?.[0]).toBe(conn);
+    expect(seen?.[1]).toBe(OFFERED);
+  });
+
+  it.each([
+    ['throws', (): Selection => { throw new Error('table corrupt'); }],
+    ['rejects', (): Promise<Selection> => Promise.reject(new Error('table corrupt'))],
+  ])('turns a strategy that %s into a PluginHookError and stops the chain', async (_name, select) => {
+    let laterAsked = false;
+    const { chain } = chainOf(['broken', { select }], ['later', answer(() => ((laterAsked = true), selected(A)))]);
+    const err = await hookError(chain.select(connInfo(), OFFERED));
+    expect(err.message).toBe('plugin "broken" failed in select: table corrupt');
+    expect(err.reason).toBe('plugin_error');
+    expect(laterAsked).toBe(false);
+  });
+
+  it('rejects a strategy that chooses a backend it was not offered', async () => {
+    const { chain } = chainOf(['rogue', answer(selected(backend('c')))]);
+    const err = await hookError(chain.select(connInfo(), OFFERED));
+    expect(err.message).toMatch(/plugin "rogue" failed in select: chose backend c, which was not offered/);
+  });
+
+  it('rejects a look-alike copy of an offered backend (identity, not id, is checked)', async () => {
+    const { chain } = chainOf(['copier', answer(selected({ ...A }))]);
+    await hookError(chain.select(connInfo(), OFFERED));
+  });
+
+  it('rejects an offered backend that was excluded from this call', async () => {
+    const { chain } = chainOf(['stale', answer(selected(A))]);
+    await hookError(chain.select(connInfo(), [B]));
+  });
+});
+
+describe('StrategyChain notifications', () => {
+  it('tells every strategy about a splice, even after one throws, and logs the failure', () => {
+    const told: string[] = [];
+    const { chain, lines } = chainOf(
+      ['first', { select: () => ABSTAIN, onSpliced: () => void told.push('first') }],
+      ['broken', { select: () => ABSTAIN, onSpliced: () => { throw new Error('disk full'); } }],
+      ['silent', { select: () => ABSTAIN }],
+      ['last', { select: () => ABSTAIN, onSpliced: (_c, b) => void told.push(`last:${b.id}`) }],
+    );
+    expect(() => chain.spliced(connInfo(), A)).not.toThrow();
+    expect(told).toEqual(['first', 'last:a']);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 40, plugin: 'broken', hook: 'onSpliced', err: 'disk full', msg: 'strategy hook failed' });
+  });
+
+  it('tells every strategy about a close, even after one throws', () => {
+    const told: string[] = [];
+    const { chain, lines } = chainOf(
+      ['broken', { select: () => ABSTAIN, onClosed: () => { throw new Error('nope'); } }],
+      ['last', { select: () => ABSTAIN, onClosed: (_c, b) => void told.push(b.id) }],
+    );
+    chain.closed(connInfo(), B);
+    expect(told).toEqual(['b']);
+    expect(lines[0]).toMatchObject({ plugin: 'broken', hook: 'onClosed' });
+  });
+
+  it('collects the tables of the strategies that keep one, passing the limit', () => {
+    const view = (name: string, limit?: number) => ({ name, type: 'string' as const, size: limit ?? -1, used: 0, entries: [] });
+    const { chain } = chainOf(
+      ['t1', { select: () => ABSTAIN, table: (limit) => view('t1', limit) }],
+      ['none', { select: () => ABSTAIN }],
+      ['t2', { select: () => ABSTAIN, table: (limit) => view('t2', limit) }],
+    );
+    expect(chain.tables(5).map((t) => [t.name, t.size])).toEqual([['t1', 5], ['t2', 5]]);
+  });
+
+  it('closes every strategy, awaiting each, and logs a failing one without stopping', async () => {
+    const closed: string[] = [];
+    const { chain, lines } = chainOf(
+      ['async', { select: () => ABSTAIN, close: async () => void closed.push('async') }],
+      ['broken', { select: () => ABSTAIN, close: () => Promise.reject(new Error('stuck')) }],
+      ['sync', { select: () => ABSTAIN, close: () => void closed.push('sync') }],
+    );
+    await expect(chain.close()).resolves.toBeUndefined();
+    expect(closed).toEqual(['async', 'sync']);
+    expect(lines[0]).toMatchObject({ plugin: 'broken', hook: 'close', err: 'stuck' });
+  });
+});
