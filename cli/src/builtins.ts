@@ -2,10 +2,21 @@ import { PluginRegistry, type TetherPlugin } from '@tether/core';
 import mqttKeys from '@tether/plugin-mqtt-keys';
 import proxyProtocol from '@tether/plugin-proxy-protocol';
 import leastConnections from '@tether/strategy-least-connections';
+import randomTwoChoices from '@tether/strategy-random-two-choices';
+import rendezvousHash from '@tether/strategy-rendezvous-hash';
+import roundRobin from '@tether/strategy-round-robin';
 import stickTable from '@tether/strategy-stick-table';
 
 /** The plugins that ship with Tether. They are ordinary plugin packages, registered like any other. */
-export const BUILTIN_PLUGINS: readonly TetherPlugin[] = [...mqttKeys, stickTable, leastConnections, proxyProtocol];
+export const BUILTIN_PLUGINS: readonly TetherPlugin[] = [
+  ...mqttKeys,
+  stickTable,
+  rendezvousHash,
+  leastConnections,
+  roundRobin,
+  randomTwoChoices,
+  proxyProtocol,
+];
 
 export function builtinRegistry(): PluginRegistry {
   const registry = new PluginRegistry();

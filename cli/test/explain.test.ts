@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import mqttPacket from 'mqtt-packet';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, killAll, lines, runTether, startTether, type RunningTether } from './helpers/cli.ts';
+import { deadLoopbackPort, FIXTURES, killAll, lines, runTether, startTether, type RunningTether } from './helpers/cli.ts';
 import { closeAllClients, connectClient, disconnect } from './helpers/mqtt.ts';
 
 /** `tether explain --hex HEX`: what Tether would do with one first packet. */
@@ -212,10 +212,7 @@ describe('tether explain --admin: asks a running balancer, against its live stic
   }, T);
 
   it('an admin address where nothing listens: one line saying so, non-zero exit', async () => {
-    // A second balancer's admin address, once that balancer has stopped: nothing listens there.
-    const other = await startTether(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--backend', 'x=127.0.0.1:1']);
-    const dead = other.admin!;
-    expect(await other.stop()).toEqual({ code: 0, signal: null });
+    const dead = `127.0.0.1:${await deadLoopbackPort()}`;
     const r = await runTether(['explain', '--hex', CONNECT_311, '--admin', dead]);
     expect(r.code).not.toBe(0);
     expect(lines(r.stderr)).toEqual([expect.stringMatching(new RegExp(`^tether: cannot reach the admin API at http://${dead.replace(/\./g, '\\.')}/explain \\(ECONNREFUSED\\)`))]);

@@ -1,13 +1,16 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
 import mqttPacket from 'mqtt-packet';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killAll, lines, poll, runTether, STACK_TRACE, startTether, within, type LogLine, type RunningTether } from './helpers/cli.ts';
+import { EXAMPLES, killAll, lines, poll, runTether, STACK_TRACE, startTether, within, type LogLine, type RunningTether } from './helpers/cli.ts';
 import { closeAllClients, connectClient, disconnect, nextMessage } from './helpers/mqtt.ts';
 
 /** `tether start`, run as a user runs it: a real process, real MQTT clients, real brokers. */
 
 const T = 60_000;
+/** Also run the tests that show known, reported bugs (they fail until those are fixed). */
+const KNOWN_BUGS = process.env.TETHER_E2E_KNOWN_BUGS === '1';
 
 interface TableJson {
   tables: { name: string; type: string; size: number; used: number; entries: { key: string; backend: string; use: number; expiresInMs: number; hits: number }[] }[];
@@ -109,6 +112,22 @@ describe('tether start stops on a signal', () => {
     expect(tether.logs.find((l) => l.msg === 'stopping')).toMatchObject({ signal });
     expect(tether.stderr()).toBe('');
   }, T);
+
+  // KNOWN BUG, reported: cli/src/commands/start.ts installs its SIGINT/SIGTERM handlers only after
+  // server.start() has returned, but server.start() already logged 'tether listening', the
+  // readiness line. A SIGTERM sent as soon as that line appears (what a supervisor does) can land
+  // in between and kill the process with the default action (signal SIGTERM, no clean stop): about
+  // 1 time in 5 here. Run it with TETHER_E2E_KNOWN_BUGS=1; make it unconditional once fixed.
+  it.skipIf(!KNOWN_BUGS)(
+    `SIGTERM the moment 'tether listening' appears still stops cleanly, 5 times out of 5${KNOWN_BUGS ? '' : ' [skipped: known bug, set TETHER_E2E_KNOWN_BUGS=1 to run]'}`,
+    async () => {
+      for (let attempt = 1; attempt <= 5; attempt++) {
+        const tether = await startTether(['--listen', '127.0.0.1:0', '--backend', 'x=127.0.0.1:1']);
+        expect(await tether.stop('SIGTERM'), `attempt ${attempt}`).toEqual({ code: 0, signal: null });
+      }
+    },
+    T,
+  );
 });
 
 describe('tether start on an address that is taken', () => {
@@ -231,6 +250,80 @@ describe('tether start --backend: your own brokers, and stickiness across reconn
     expect(entry).toMatchObject({ backend: home, use: 1 });
     expect(entry!.hits).toBeGreaterThan(1);
     await disconnect(again);
+  }, T);
+});
+
+describe('tether start -c examples/seed.yaml, moved onto free loopback ports by flags', () => {
+  let brokers: EmbeddedBroker[];
+  let tether: RunningTether;
+  const connectedAt = new Map<string, string>();
+
+  beforeAll(async () => {
+    brokers = await startEmbeddedBrokers(2, { cluster: false });
+    brokers.forEach((broker, i) => {
+      broker.aedes.on('client', (c) => connectedAt.set(c.id, `emqx${i + 1}`));
+      broker.aedes.on('clientDisconnect', (c) => {
+        if (connectedAt.get(c.id) === `emqx${i + 1}`) connectedAt.delete(c.id);
+      });
+    });
+    // Flags win over the file: the listener, the admin API and the brokers move to loopback ports
+    // free right now (the aedes brokers speak no PROXY protocol, so --backend drops sendProxy).
+    tether = await startTether([
+      '-c', join(EXAMPLES, 'seed.yaml'),
+      '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0',
+      '--backend', `emqx1=127.0.0.1:${brokers[0]!.port}`, '--backend', `emqx2=127.0.0.1:${brokers[1]!.port}`,
+    ]);
+  }, T);
+  afterEach(() => closeAllClients());
+  afterAll(async () => {
+    await killAll();
+    await Promise.all((brokers ?? []).map((b) => b.close()));
+  });
+
+  it('runs the seed chain: client-id key, stick-table then least-connections, over emqx1 and emqx2', () => {
+    expect(tether.listening).toMatchObject({
+      key: ['client-id'], select: ['stick-table', 'least-connections'], sinks: ['proxy-protocol'],
+      backends: [`emqx1=127.0.0.1:${brokers[0]!.port}`, `emqx2=127.0.0.1:${brokers[1]!.port}`],
+    });
+  });
+
+  it('len 32: client ids that share their first 32 characters share one entry, and so one broker', async () => {
+    const prefix = 'plant-7/line-3/sensor-0000000042'; // 32 characters
+    expect(prefix).toHaveLength(32);
+    await connectClient(tether.url, { clientId: `${prefix}/temperature` });
+    const first = await poll(() => connectedAt.get(`${prefix}/temperature`), 'the broker of the first client');
+    // With the first client connected, least-connections alone would pick the other broker.
+    await connectClient(tether.url, { clientId: `${prefix}/humidity` });
+    const second = await poll(() => connectedAt.get(`${prefix}/humidity`), 'the broker of the second client');
+    expect(second).toBe(first);
+
+    const table = (await tableJson(tether.admin!)).tables[0]!;
+    expect(table.size).toBe(100_000);
+    expect(table.entries).toEqual([expect.objectContaining({ key: prefix, backend: first, use: 2, expiresInMs: 30 * 60 * 1000 })]);
+  }, T);
+});
+
+const ipv6 = await new Promise<boolean>((resolve) => {
+  const probe = createServer();
+  probe.once('error', () => resolve(false));
+  probe.listen({ host: '::1', port: 0 }, () => probe.close(() => resolve(true)));
+});
+
+describe(`tether start on IPv6 loopback${ipv6 ? '' : ' [skipped: ::1 is not available on this host]'}`, () => {
+  afterEach(async () => {
+    await closeAllClients();
+    await killAll();
+  });
+
+  it.skipIf(!ipv6)('--listen [::1]:0 and --admin [::1]:0: logged in brackets, reachable by MQTT and by table show', async () => {
+    const tether = await startTether(['--listen', '[::1]:0', '--admin', '[::1]:0']);
+    expect(tether.listening.listen).toMatch(/^\[::1\]:\d+$/);
+    expect(tether.listening.admin).toMatch(/^http:\/\/\[::1\]:\d+$/);
+    const { client } = await connectClient(`mqtt://[::1]:${tether.port}`, { clientId: 'v6-client' });
+    expect(client.connected).toBe(true);
+    const r = await runTether(['table', 'show', '--admin', tether.admin!]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^key=v6-client use=1 /m);
   }, T);
 });
 

@@ -46,7 +46,7 @@ export async function explain(bytes: Buffer, deps: ExplainDeps): Promise<Explain
   }
   if (result.kind === 'reject') return { valid: false, bytes: bytes.length, error: result.error.message };
   const packet = result.packet;
-  const conn = createConnInfo(0, NOWHERE, packet);
+  const conn = createConnInfo(0, NOWHERE, packet, true);
   const base = {
     valid: true,
     bytes: bytes.length,

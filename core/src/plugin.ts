@@ -64,6 +64,11 @@ export interface ConnInfo {
   key: string | undefined;
   /** Name of the extractor that produced `key`. */
   keySource: string | undefined;
+  /**
+   * True when nothing will be connected (`tether explain`): decide as usual, but change no state
+   * (do not refresh a table entry, do not count a hit).
+   */
+  readonly dryRun: boolean;
   /** Free space for plugins to share per-connection facts; namespace your keys. */
   readonly attributes: Map<string, unknown>;
 }

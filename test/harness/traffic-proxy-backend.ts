@@ -126,12 +126,12 @@ export async function startProxyAedesBackend(host: string): Promise<ProxyAedesBa
     const onData = (chunk: Buffer): void => {
       buf = Buffer.concat([buf, chunk]);
       const length = headerLength(buf);
-      if (length === 'more') return;
+      // A v2 header announces its length up front; wait for all of it (its address block too).
+      if (length === 'more' || (typeof length === 'number' && buf.length < length)) return;
       // Stop reading before the broker takes over, so no byte is consumed in between.
       socket.off('data', onData);
       socket.pause();
-      if (length === 'invalid' || buf.length < length) {
-        if (length !== 'invalid') return void socket.on('data', onData).resume(); // v2 address block still incomplete
+      if (length === 'invalid') {
         refusals.push(buf.subarray(0, 32).toString('hex'));
         return void socket.destroy();
       }

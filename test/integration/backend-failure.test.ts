@@ -125,8 +125,7 @@ describe('a stick entry whose backend went away', () => {
 
     const { client } = await connectClient(balancer, 'mover', { clean: false });
     await client.subscribeAsync('mover/#', { qos: 1 });
-    const original = holder(list, 'mover')!;
-    expect(original).toBeDefined();
+    const original = await waitFor(() => holder(list, 'mover'), { what: 'a broker to hold mover' });
     expect(stuckTo(balancer, 'mover')).toBe(original.id);
     await client.endAsync();
 
@@ -255,7 +254,7 @@ describe('a backend that dies mid-session', () => {
     balancer.server.pool.setState(survivor.id, 'maint');
     const clients = [await connectClient(balancer, 'doomed-1'), await connectClient(balancer, 'doomed-2')];
     balancer.server.pool.setState(survivor.id, 'ready');
-    expect(clients.map((c) => holder(list, c.client.options.clientId!)?.id)).toEqual([doomed.id, doomed.id]);
+    await waitFor(() => holder([doomed], 'doomed-1') && holder([doomed], 'doomed-2'), { what: 'both clients on the doomed broker' });
     const closes = clients.map((c) => within(new Promise<void>((resolve) => c.client.once('close', () => resolve())), 'mqtt.js to see its broker go'));
 
     await doomed.close();

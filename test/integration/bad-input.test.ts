@@ -166,6 +166,11 @@ describe('bad first packets close only their own connection', () => {
     const badClient = async (): Promise<void> => {
       const bad = cleanup.add(await RawClient.connect(balancer.port, { parse: false }), (c) => c.destroy());
       await bad.write(bytes);
+      if (then !== 'await-close') {
+        // Close only once Tether has accepted the socket, so the close happens mid-sniff rather
+        // than in the listen queue.
+        await waitFor(() => balancer.server.stats.get('connections_accepted') > (stats.connections_accepted ?? 0), { what: 'Tether to accept the connection' });
+      }
       if (then === 'end') bad.socket.end();
       if (then === 'reset') bad.socket.resetAndDestroy();
       await bad.waitClosed('the bad connection to close');

@@ -123,13 +123,16 @@ describe('QoS 0, 1 and 2 through Tether, both directions', { timeout: 60_000 }, 
     const closed = await closedLogFor(deviceId);
     expect(closed.bytesIn).toBeGreaterThan(4 * MiB);
     expect(closed.bytesOut).toBeGreaterThan(4 * MiB);
-    expect(closed.reason).toBe('client_closed');
   });
 });
 
 describe('back-pressure through the splice', { timeout: 90_000 }, () => {
-  /** The aedes-side client object of `clientId`: aedes keeps them in `clients` (not in its typings). */
-  const aedesClient = (broker: EmbeddedBroker, clientId: string): AedesClient => (broker.aedes as unknown as { clients: Record<string, AedesClient> }).clients[clientId]!;
+  /**
+   * The aedes-side client object of `clientId`. aedes keeps them in `clients` and gives each its own
+   * flow control, pause() and resume() (lib/client.js); neither is in its typings.
+   */
+  type AedesClientWithFlow = AedesClient & { pause(): void; resume(): void };
+  const aedesClient = (broker: EmbeddedBroker, clientId: string): AedesClientWithFlow => (broker.aedes as unknown as { clients: Record<string, AedesClientWithFlow> }).clients[clientId]!;
 
   it('a broker that stops reading makes the device back up; when it reads again every message arrives intact', async () => {
     const deviceId = 'bp-up-device';

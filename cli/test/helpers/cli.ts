@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -249,4 +250,19 @@ export const STACK_TRACE = /^\s+at\s|\b(Type|Reference|Syntax|Range)?Error:|node
 /** The non-empty lines of a stream's output. */
 export function lines(text: string): string[] {
   return text.split('\n').filter((l) => l.trim() !== '');
+}
+
+/**
+ * A loopback port nothing listens on: one the OS handed out a moment ago and that was closed again.
+ * Only for "nothing answers there" tests; servers under test always bind port 0 themselves.
+ */
+export function deadLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import convict from 'convict';
 import YAML from 'yaml';
@@ -7,7 +7,7 @@ import { parseHostPort } from '../net/address.ts';
 import type { BackendDefinition } from '../backend/backend-pool.ts';
 import { parseDuration } from './duration.ts';
 import { configSchema, registerFormats, type RawConfig } from './schema.ts';
-import type { ChainEntry, TetherConfig } from './types.ts';
+import type { ChainCondition, ChainEntry, TetherConfig } from './types.ts';
 
 export interface ConfigSources {
   /** A JSON or YAML file (by extension: .json, .yaml, .yml). */
@@ -18,10 +18,8 @@ export interface ConfigSources {
   readonly overrides?: Readonly<Record<string, unknown>>;
 }
 
-convict.addParser([
-  { extension: 'json', parse: JSON.parse },
-  { extension: ['yaml', 'yml'], parse: (text: string) => YAML.parse(text) as unknown },
-]);
+/** Options whose value must be a list; convict would silently merge a mapping into the default. */
+const LIST_OPTIONS = ['backends', 'key', 'select', 'sinks', 'plugins'] as const;
 
 /** Defaults < file < TETHER_* environment < command-line flags; every error reported at once. */
 export function loadConfig(sources: ConfigSources = {}): TetherConfig {
@@ -34,11 +32,7 @@ export function loadConfig(sources: ConfigSources = {}): TetherConfig {
     if (!['.json', '.yaml', '.yml'].includes(extname(file))) {
       throw new ConfigError(`config file ${file}: use a .json, .yaml or .yml file`);
     }
-    try {
-      conf.loadFile(file);
-    } catch (err) {
-      throw new ConfigError(`config file ${file} could not be read: ${describe(err)}`, { cause: err });
-    }
+    conf.load(readConfigFile(file));
     baseDir = dirname(file);
   }
   for (const [path, value] of Object.entries(sources.overrides ?? {})) {
@@ -51,6 +45,24 @@ export function loadConfig(sources: ConfigSources = {}): TetherConfig {
     throw new ConfigError(`invalid configuration${where}:\n  ${describe(err).split('\n').join('\n  ')}`, { cause: err });
   }
   return normalize(conf.getProperties() as RawConfig, baseDir);
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    const text = readFileSync(file, 'utf8');
+    doc = extname(file) === '.json' ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} could not be read: ${describe(err)}`, { cause: err });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${file}: the top level must be a mapping of options`);
+  const options = doc as Record<string, unknown>;
+  const notLists = LIST_OPTIONS.filter((k) => k in options && !Array.isArray(options[k]));
+  if (notLists.length > 0) {
+    throw new ConfigError(`invalid configuration in ${file}:\n  ${notLists.map((k) => `${k}: must be a list (in YAML, start each entry with "- "); found ${typeof options[k] === 'object' ? 'a mapping' : JSON.stringify(options[k])}`).join('\n  ')}`);
+  }
+  return options;
 }
 
 function normalize(raw: RawConfig, baseDir: string): TetherConfig {
@@ -76,9 +88,9 @@ function normalize(raw: RawConfig, baseDir: string): TetherConfig {
 }
 
 function toChainEntry(entry: unknown): ChainEntry {
-  if (typeof entry === 'string') return { use: entry, options: {} };
-  const { use, options } = entry as { use: string; options?: Record<string, unknown> };
-  return { use, options: options ?? {} };
+  if (typeof entry === 'string') return { use: entry, options: {}, when: 'always' };
+  const { use, options, when } = entry as { use: string; options?: Record<string, unknown>; when?: ChainCondition };
+  return { use, options: options ?? {}, when: when ?? 'always' };
 }
 
 function toBackend(entry: unknown): BackendDefinition {

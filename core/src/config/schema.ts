@@ -2,6 +2,7 @@ import convict, { type Schema } from 'convict';
 import { LOG_LEVELS } from '../logger.ts';
 import { parseHostPort } from '../net/address.ts';
 import { parseDuration } from './duration.ts';
+import { CHAIN_CONDITIONS } from './types.ts';
 
 /**
  * The one convict schema for Tether's own options. Plugins bring their own schemas for their
@@ -43,16 +44,17 @@ const duration = (val: unknown): void => {
 const splitList = (val: unknown): unknown =>
   typeof val === 'string' ? val.split(',').map((s) => s.trim()).filter(Boolean) : val;
 
-/** A chain is a list of plugin names, or of `{ use, options }` objects. */
+/** A chain is a list of plugin names, or of `{ use, options, when }` objects. */
 const chain = (val: unknown): void => {
   assert(Array.isArray(val), 'must be a list of plugin names or { use, options } objects');
   val.forEach((entry, i) => {
     if (typeof entry === 'string') return assert(entry.length > 0, `[${i}] must not be empty`);
     assert(entry && typeof entry === 'object', `[${i}] must be a plugin name or a { use, options } object`);
-    const { use, options, ...rest } = entry as Record<string, unknown>;
+    const { use, options, when, ...rest } = entry as Record<string, unknown>;
     assert(typeof use === 'string' && use.length > 0, `[${i}].use must name a plugin`);
     assert(options === undefined || (typeof options === 'object' && options !== null), `[${i}].options must be an object`);
-    assert(Object.keys(rest).length === 0, `[${i}] has unknown keys: ${Object.keys(rest).join(', ')} (allowed: use, options)`);
+    assert(when === undefined || CHAIN_CONDITIONS.includes(when as never), `[${i}].when must be one of ${CHAIN_CONDITIONS.join(', ')}`);
+    assert(Object.keys(rest).length === 0, `[${i}] has unknown keys: ${Object.keys(rest).join(', ')} (allowed: use, options, when)`);
   });
 };
 

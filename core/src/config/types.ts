@@ -1,10 +1,19 @@
 import type { BackendDefinition } from '../backend/backend-pool.ts';
 import type { HostPort } from '../net/address.ts';
 
-/** One entry of an ordered plugin chain: the plugin (by name, path or package) and its options. */
+/**
+ * Which clients a chain entry applies to: all, only those with a session the broker keeps after
+ * they disconnect (`persistent`), or only those without one (`clean`).
+ */
+export type ChainCondition = 'always' | 'persistent' | 'clean';
+export const CHAIN_CONDITIONS: readonly ChainCondition[] = ['always', 'persistent', 'clean'];
+
+/** One entry of an ordered plugin chain: the plugin (by name, path or package), its options and condition. */
 export interface ChainEntry {
   readonly use: string;
   readonly options: Readonly<Record<string, unknown>>;
+  /** Defaults to `always`. */
+  readonly when?: ChainCondition;
 }
 
 /** The validated, normalized configuration the rest of Tether reads. Durations are milliseconds. */

@@ -41,7 +41,7 @@ export async function createTether(options: TetherOptions): Promise<{ container:
   const loader = { registry, baseDir: config.baseDir, log, stats, now, signal: lifetime.signal };
   const strategies = await buildChain('strategy', config.select, loader);
   const last = strategies.at(-1);
-  if (!last || !last.product.alwaysAnswers) {
+  if (!last || !last.product.alwaysAnswers || (last.when ?? 'always') !== 'always') {
     throw new ConfigError(`select: the strategy chain [${config.select.map((e) => e.use).join(', ')}] can leave a client without a backend; end it with a strategy that always answers, such as least-connections`);
   }
   container.register(Tokens.StrategyChain, { useValue: new StrategyChain(strategies, log) });

@@ -10,7 +10,7 @@ import type { IConnectPacket } from 'mqtt-packet';
 import type { ConnInfo } from '../plugin.ts';
 
 /** Builds the per-connection facts plugins see, once the CONNECT has been read. */
-export function createConnInfo(id: number, socket: Endpoints, packet: IConnectPacket): ConnInfo {
+export function createConnInfo(id: number, socket: Endpoints, packet: IConnectPacket, dryRun = false): ConnInfo {
   const protocolVersion = (packet.protocolVersion ?? 4) as 3 | 4 | 5;
   return {
     id,
@@ -24,6 +24,7 @@ export function createConnInfo(id: number, socket: Endpoints, packet: IConnectPa
     persistentSession: isPersistent(packet, protocolVersion),
     key: undefined,
     keySource: undefined,
+    dryRun,
     attributes: new Map(),
   };
 }

@@ -55,6 +55,8 @@ export class ConnectionPipeline {
     const { config, stats } = this.#deps;
     const id = this.#nextId++;
     const log = this.#deps.log.child({ conn: id });
+    // Read now: Node forgets the peer's address once the socket has failed.
+    const remote = client.remoteAddress;
     stats.inc('connections_accepted');
     // A reset during any stage must not become an uncaught 'error'; the stages observe it themselves.
     client.on('error', () => undefined);
@@ -63,7 +65,7 @@ export class ConnectionPipeline {
       mergeMap(({ conn, sniffed }) => from(this.#dispatch(client, conn, sniffed, log))),
       map((dispatched) => this.#splice(client, dispatched, log)),
       catchError((err: unknown) => {
-        this.#reject(client, err, log);
+        this.#reject(client, remote, err, log);
         return EMPTY;
       }),
     );
@@ -146,12 +148,12 @@ export class ConnectionPipeline {
     log.debug({ backend: d.backend.id, strategy: d.strategy }, 'spliced');
   }
 
-  #reject(client: Socket, err: unknown, log: Logger): void {
+  #reject(client: Socket, remote: string | undefined, err: unknown, log: Logger): void {
     const { stats } = this.#deps;
     const reason = err instanceof ConnectionError ? err.reason : isReset(err) ? 'client_reset' : 'internal_error';
     stats.inc('connections_rejected');
     stats.inc(`rejected_${reason}`);
-    const fields = { reason, code: err instanceof ConnectionError ? err.code : (err as NodeJS.ErrnoException)?.code, remote: client.remoteAddress, err: describe(err) };
+    const fields = { reason, code: err instanceof ConnectionError ? err.code : (err as NodeJS.ErrnoException)?.code, remote, err: describe(err) };
     if (reason === 'internal_error') log.error(fields, 'connection closed');
     else log.warn(fields, 'connection rejected');
     if (err instanceof NoBackendError && err.protocolVersion !== undefined) return refuse(client, err.protocolVersion);

@@ -1,12 +1,21 @@
 import type { Logger } from 'pino';
 import { describe, PluginHookError } from '../errors.ts';
 import type { Backend, ConnInfo, Strategy, TableView } from '../plugin.ts';
+import type { ChainCondition } from '../config/types.ts';
 import type { Named } from '../plugins/plugin-loader.ts';
 
 export interface Choice {
   readonly backend: Backend;
   /** Name of the strategy that answered. */
   readonly strategy: string;
+}
+
+/**
+ * Session-aware branching: a strategy configured `when: persistent` neither chooses for nor
+ * remembers clients that have no session to lose, and `when: clean` the reverse.
+ */
+function applies(when: ChainCondition | undefined, conn: ConnInfo): boolean {
+  return when === undefined || when === 'always' || (when === 'persistent') === conn.persistentSession;
 }
 
 /**
@@ -25,7 +34,8 @@ export class StrategyChain {
 
   async select(conn: ConnInfo, backends: readonly Backend[]): Promise<Choice | undefined> {
     if (backends.length === 0) return undefined;
-    for (const { name, product } of this.strategies) {
+    for (const { name, product, when } of this.strategies) {
+      if (!applies(when, conn)) continue;
       let result;
       try {
         result = product.select(conn, backends);
@@ -44,7 +54,8 @@ export class StrategyChain {
   }
 
   spliced(conn: ConnInfo, backend: Backend): void {
-    for (const { name, product } of this.strategies) {
+    for (const { name, product, when } of this.strategies) {
+      if (!applies(when, conn)) continue;
       try {
         product.onSpliced?.(conn, backend);
       } catch (err) {
@@ -54,7 +65,8 @@ export class StrategyChain {
   }
 
   closed(conn: ConnInfo, backend: Backend): void {
-    for (const { name, product } of this.strategies) {
+    for (const { name, product, when } of this.strategies) {
+      if (!applies(when, conn)) continue;
       try {
         product.onClosed?.(conn, backend);
       } catch (err) {

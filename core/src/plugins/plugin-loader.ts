@@ -1,9 +1,9 @@
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import convict from 'convict';
 import type { Logger } from 'pino';
-import type { ChainEntry } from '../config/types.ts';
+import type { ChainCondition, ChainEntry } from '../config/types.ts';
 import { describe, PluginError } from '../errors.ts';
 import type { Stats } from '../stats.ts';
 import type { Extractor, PluginContext, PluginKind, Sink, Strategy, TetherPlugin } from '../plugin.ts';
@@ -15,6 +15,8 @@ const CREATE_TIMEOUT_MS = 10_000;
 export interface Named<T> {
   readonly name: string;
   readonly product: T;
+  /** Which clients this entry applies to (config `when`); absent means all. */
+  readonly when?: ChainCondition;
 }
 
 interface Products {
@@ -36,6 +38,8 @@ export interface LoaderContext {
 export async function importPluginModule(specifier: string, ctx: Pick<LoaderContext, 'registry' | 'baseDir'>): Promise<TetherPlugin[]> {
   let url: string;
   try {
+    // A bare name such as "tls" resolves to Node's own module, never to a plugin.
+    if (!looksLikePath(specifier) && isBuiltin(specifier)) throw new Error(`"${specifier}" is a Node.js built-in module`);
     url = looksLikePath(specifier)
       ? pathToFileURL(isAbsolute(specifier) ? specifier : resolve(ctx.baseDir, specifier)).href
       : pathToFileURL(createRequire(resolve(ctx.baseDir, 'noop.js')).resolve(specifier)).href;
@@ -70,7 +74,7 @@ export async function buildChain<K extends PluginKind>(kind: K, entries: readonl
       signal: ctx.signal,
     };
     const product = await withTimeout(Promise.resolve().then(() => plugin.create(context, options as never)), plugin.name);
-    chain.push({ name: plugin.name, product: product as Products[K] });
+    chain.push({ name: plugin.name, product: product as Products[K], when: entry.when ?? 'always' });
     ctx.log.debug({ plugin: plugin.name, kind }, 'plugin created');
   }
   return chain;

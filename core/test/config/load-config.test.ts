@@ -290,9 +290,9 @@ describe('loadConfig normalization', () => {
   it('turns chain names into { use, options } entries and keeps given options', () => {
     const config = loadConfig({ env: NO_ENV, overrides: { key: ['username', { use: 'client-id' }, { use: './x.mjs', options: { a: 1 } }] } });
     expect(config.key).toEqual([
-      { use: 'username', options: {} },
-      { use: 'client-id', options: {} },
-      { use: './x.mjs', options: { a: 1 } },
+      { use: 'username', options: {}, when: 'always' },
+      { use: 'client-id', options: {}, when: 'always' },
+      { use: './x.mjs', options: { a: 1 }, when: 'always' },
     ]);
   });
 

@@ -123,7 +123,7 @@ describe('plugin chain validation', () => {
     ['select', 'an empty use', [{ use: '' }], /select: \[0\]\.use must name a plugin/],
     ['sinks', 'options that are not an object', [{ use: 'proxy-protocol', options: 'v2' }], /sinks: \[0\]\.options must be an object/],
     ['select', 'null options', [{ use: 'stick-table', options: null }], /select: \[0\]\.options must be an object/],
-    ['select', 'an unknown key', ['least-connections', { use: 'x', opts: {} }], /select: \[1\] has unknown keys: opts \(allowed: use, options\)/],
+    ['select', 'an unknown key', ['least-connections', { use: 'x', opts: {} }], /select: \[1\] has unknown keys: opts \(allowed: use, options, when\)/],
     ['key', 'a number', [42], /key: \[0\] must be a plugin name or a \{ use, options \} object/],
     // convict treats an object set on a path as nested options, so the message names `key.use`.
     ['key', 'an object instead of a list', { use: 'client-id' }, /'key\.use' not declared/],

@@ -5,7 +5,7 @@ import type { IConnectPacket } from 'mqtt-packet';
 export const conn = (fields: Partial<IConnectPacket>): ConnInfo => ({
   id: 1, remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, family: 'IPv4',
   connect: { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: '', ...fields } as IConnectPacket,
-  protocolVersion: 4, persistentSession: false, key: undefined, keySource: undefined, attributes: new Map(),
+  protocolVersion: 4, persistentSession: false, key: undefined, keySource: undefined, dryRun: false, attributes: new Map(),
 });
 
 /** Creates the extractor the way the core does: validated (empty) options, a real context. */

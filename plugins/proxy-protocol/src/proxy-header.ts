@@ -22,7 +22,12 @@ type Family = 'IPv4' | 'IPv6' | undefined;
  * `::ffff:a.b.c.d`, which brokers want to see as plain IPv4; mixed families become IPv6.
  */
 function normalize(e: ProxyEndpoints): { family: Family; src: string; dst: string } {
-  const unmap = (a: string): string => (a.startsWith(MAPPED_PREFIX) && isIPv4(a.slice(MAPPED_PREFIX.length)) ? a.slice(MAPPED_PREFIX.length) : a);
+  // A zone id (fe80::1%eth0) means nothing to the broker, and PROXY parsers reject it.
+  const unmap = (address: string): string => {
+    const zone = address.indexOf('%');
+    const a = zone >= 0 ? address.slice(0, zone) : address;
+    return a.startsWith(MAPPED_PREFIX) && isIPv4(a.slice(MAPPED_PREFIX.length)) ? a.slice(MAPPED_PREFIX.length) : a;
+  };
   const src = unmap(e.sourceAddress);
   const dst = unmap(e.destinationAddress);
   if (isIPv4(src) && isIPv4(dst)) return { family: 'IPv4', src, dst };
@@ -69,8 +74,6 @@ function writeIPv4(buf: Buffer, offset: number, address: string): void {
 
 function writeIPv6(buf: Buffer, offset: number, address: string): void {
   let text = address;
-  const zone = text.indexOf('%');
-  if (zone >= 0) text = text.slice(0, zone);
   // An embedded dotted quad (::ffff:1.2.3.4) is two 16-bit groups.
   const quad = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (quad) {

@@ -13,7 +13,7 @@ const backend = (sendProxy: Backend['sendProxy']): Backend =>
 const conn = (remoteAddress: string, remotePort: number, localAddress: string, localPort: number): ConnInfo => ({
   id: 1, remoteAddress, remotePort, localAddress, localPort, family: remoteAddress.includes(':') ? 'IPv6' : 'IPv4',
   connect: { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: 'c' },
-  protocolVersion: 4, persistentSession: false, key: 'c', keySource: 'client-id', attributes: new Map(),
+  protocolVersion: 4, persistentSession: false, key: 'c', keySource: 'client-id', dryRun: false, attributes: new Map(),
 });
 
 async function make(): Promise<{ sink: Sink; stats: Stats }> {

@@ -8,7 +8,7 @@ const backend = (id: string, activeConnections = 0): Backend =>
 const conn = (key: string | undefined): ConnInfo => ({
   id: 1, remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, family: 'IPv4',
   connect: { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: key ?? '' },
-  protocolVersion: 4, persistentSession: false, key, keySource: undefined, attributes: new Map(),
+  protocolVersion: 4, persistentSession: false, key, keySource: undefined, dryRun: false, attributes: new Map(),
 });
 
 async function make(): Promise<Strategy> {

@@ -48,7 +48,8 @@ export const stickTable = defineStrategy<StickTableConfig>({
     return {
       select(conn, backends) {
         if (!conn.key) return ABSTAIN;
-        const owner = table.match(table.normalize(conn.key));
+        const key = table.normalize(conn.key);
+        const owner = conn.dryRun ? table.peek(key) : table.match(key);
         if (owner === undefined) {
           ctx.stats.inc('misses');
           return ABSTAIN;

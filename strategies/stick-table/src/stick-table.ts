@@ -15,18 +15,19 @@ export interface StickTableOptions {
   readonly now: () => number;
 }
 
-/** How many entries one sweep may look at, so a huge table never stalls the event loop. */
+/** How many entries one sweep may remove, so a huge table never stalls the event loop. */
 const SWEEP_BATCH = 10_000;
-/** How far eviction looks for an idle entry before giving up on storing a new one. */
-const EVICT_SCAN = 64;
 
 /**
  * Key → backend id, bounded and expiring like HAProxy's `stick-table type string len L size S
- * expire E`. A Map kept in least-recently-used order (touch = delete + set) makes lookup, store and
- * eviction O(1), and lets expiry sweep from the oldest end until it meets a live entry.
+ * expire E`. Entries live in one of two Maps: `busy` while a connection uses them, `idle`
+ * otherwise. `idle` is kept in least-recently-used order (re-inserting moves an entry to the end),
+ * so eviction takes its first entry and expiry sweeps from its start until an entry is still
+ * fresh: every operation is O(1), and long-lived connections never crowd out eviction.
  */
 export class StickTable {
-  readonly #entries = new Map<string, Entry>();
+  readonly #idle = new Map<string, Entry>();
+  readonly #busy = new Map<string, Entry>();
   readonly #options: StickTableOptions;
   #evicted = 0;
 
@@ -35,7 +36,7 @@ export class StickTable {
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#idle.size + this.#busy.size;
   }
 
   get evicted(): number {
@@ -49,53 +50,65 @@ export class StickTable {
 
   /** The backend id stored for `key`, refreshing its idle timer; undefined on a miss. */
   match(key: string): string | undefined {
-    const entry = this.#live(key);
-    if (!entry) return undefined;
-    this.#touch(key, entry);
-    return entry.backend;
+    const busy = this.#busy.get(key);
+    if (busy) {
+      this.#touch(busy);
+      return busy.backend;
+    }
+    const idle = this.#liveIdle(key);
+    if (!idle) return undefined;
+    this.#touch(idle);
+    this.#idle.delete(key);
+    this.#idle.set(key, idle);
+    return idle.backend;
+  }
+
+  /** The backend id stored for `key` without touching anything (for explain). */
+  peek(key: string): string | undefined {
+    return (this.#busy.get(key) ?? this.#liveIdle(key))?.backend;
   }
 
   /** Records that a connection with `key` is now spliced to `backend`. Returns false when full. */
   store(key: string, backend: Backend): boolean {
-    let entry = this.#live(key);
+    let entry = this.#busy.get(key);
     if (!entry) {
-      if (this.#entries.size >= this.#options.size && !this.#evictOne()) return false;
-      entry = { backend: backend.id, use: 0, hits: 0, lastSeen: 0 };
+      entry = this.#liveIdle(key);
+      if (entry) this.#idle.delete(key);
+      else if (this.size >= this.#options.size && !this.#evictOne()) return false;
+      entry ??= { backend: backend.id, use: 0, hits: 0, lastSeen: 0 };
+      this.#busy.set(key, entry);
     }
     entry.backend = backend.id;
     entry.use++;
-    this.#touch(key, entry);
+    this.#touch(entry);
     return true;
   }
 
-  /** A connection with `key` closed: the entry is idle from now on (sessions expire from disconnect). */
+  /** A connection with `key` closed: when it was the last, the entry is idle from now on. */
   release(key: string): void {
-    const entry = this.#entries.get(key);
+    const entry = this.#busy.get(key);
     if (!entry) return;
-    if (entry.use > 0) entry.use--;
     entry.lastSeen = this.#options.now();
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    if (--entry.use > 0) return;
+    this.#busy.delete(key);
+    this.#idle.set(key, entry);
   }
 
   get(key: string): Readonly<Entry> | undefined {
-    return this.#live(key);
+    return this.#busy.get(key) ?? this.#liveIdle(key);
   }
 
   delete(key: string): boolean {
-    return this.#entries.delete(key);
+    return this.#busy.delete(key) || this.#idle.delete(key);
   }
 
-  /** Drops idle entries past their expiry, oldest first, at most SWEEP_BATCH looked at. */
+  /** Drops idle entries past their expiry, oldest first, at most SWEEP_BATCH at a time. */
   sweep(): number {
     const now = this.#options.now();
     let removed = 0;
-    let seen = 0;
-    for (const [key, entry] of this.#entries) {
-      if (++seen > SWEEP_BATCH) break;
-      if (entry.use > 0) continue;
-      if (now - entry.lastSeen < this.#options.expireMs) break;
-      this.#entries.delete(key);
+    for (const [key, entry] of this.#idle) {
+      if (removed >= SWEEP_BATCH || now - entry.lastSeen < this.#options.expireMs) break;
+      this.#idle.delete(key);
       removed++;
     }
     return removed;
@@ -104,36 +117,34 @@ export class StickTable {
   view(name: string, limit = Infinity): TableView {
     const now = this.#options.now();
     const entries: TableEntry[] = [];
-    for (const [key, e] of this.#entries) {
-      if (entries.length >= limit) break;
-      const expiresInMs = e.use > 0 ? this.#options.expireMs : Math.max(0, e.lastSeen + this.#options.expireMs - now);
-      entries.push({ key, backend: e.backend, use: e.use, hits: e.hits, lastSeen: e.lastSeen, expiresInMs });
+    for (const map of [this.#idle, this.#busy]) {
+      for (const [key, e] of map) {
+        if (entries.length >= limit) break;
+        const expiresInMs = e.use > 0 ? this.#options.expireMs : Math.max(0, e.lastSeen + this.#options.expireMs - now);
+        entries.push({ key, backend: e.backend, use: e.use, hits: e.hits, lastSeen: e.lastSeen, expiresInMs });
+      }
     }
-    return { name, type: 'string', size: this.#options.size, used: this.#entries.size, entries };
+    return { name, type: 'string', size: this.#options.size, used: this.size, entries };
   }
 
-  #live(key: string): Entry | undefined {
-    const entry = this.#entries.get(key);
-    if (entry && entry.use === 0 && this.#options.now() - entry.lastSeen >= this.#options.expireMs) {
-      this.#entries.delete(key);
+  #liveIdle(key: string): Entry | undefined {
+    const entry = this.#idle.get(key);
+    if (entry && this.#options.now() - entry.lastSeen >= this.#options.expireMs) {
+      this.#idle.delete(key);
       return undefined;
     }
     return entry;
   }
 
-  #touch(key: string, entry: Entry): void {
+  #touch(entry: Entry): void {
     entry.hits++;
     entry.lastSeen = this.#options.now();
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
   }
 
+  /** Evicts the least recently used idle entry; false when every entry is in use. */
   #evictOne(): boolean {
-    let scanned = 0;
-    for (const [key, entry] of this.#entries) {
-      if (++scanned > EVICT_SCAN) return false;
-      if (entry.use > 0) continue;
-      this.#entries.delete(key);
+    for (const key of this.#idle.keys()) {
+      this.#idle.delete(key);
       this.#evicted++;
       return true;
     }

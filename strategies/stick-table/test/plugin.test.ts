@@ -15,7 +15,7 @@ function conn(key: string | undefined): ConnInfo {
   return {
     id: nextId++, remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, family: 'IPv4',
     connect: { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: key ?? '' },
-    protocolVersion: 4, persistentSession: false, key, keySource: key ? 'client-id' : undefined, attributes: new Map(),
+    protocolVersion: 4, persistentSession: false, key, keySource: key ? 'client-id' : undefined, dryRun: false, attributes: new Map(),
   };
 }
 
