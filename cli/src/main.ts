@@ -1,5 +1,6 @@
 import { TetherError } from '@tether/core';
 import { UsageError } from './args.ts';
+import { backendCommand } from './commands/backend.ts';
 import { explainCommand } from './commands/explain.ts';
 import { pluginsCommand } from './commands/plugins.ts';
 import { start } from './commands/start.ts';
@@ -23,6 +24,8 @@ export async function main(argv: string[]): Promise<void> {
         return await tableShow(rest.slice(1));
       case 'plugins':
         return await pluginsCommand(rest);
+      case 'backend':
+        return await backendCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -5,6 +5,8 @@ Commands:
   validate -c FILE   check a configuration file and print the result
   explain --hex HEX  show what Tether would do with one first packet (CONNECT)
   table show         print the live stick table of a running balancer
+  backend list       the backends of a running balancer, their state and load
+  backend set NAME ready|drain|maint   change a backend's state on a running balancer
   plugins            list the plugins found, their kind, version and options
   help               this text
 
@@ -19,12 +21,14 @@ Configuration options (start, validate, explain, plugins); they override the fil
   --sinks a,b                sink chain                           (default proxy-protocol)
   --plugin PATH|PACKAGE      load a plugin module; repeatable
   --retries N                other backends to try when a connect fails (default 1)
+  --health-check none|tcp|mqtt  check every backend (default none)
   --sniff-timeout DURATION   time to send a complete CONNECT      (default 5s)
   --sniff-max-bytes N        largest CONNECT accepted             (default 65536)
   --log-level LEVEL          fatal|error|warn|info|debug|trace|silent (default info)
 
 explain:    --hex HEX [--json] [--admin HOST:PORT to ask a running balancer]
 table show: [--admin HOST:PORT | -c FILE] [--json] [--limit N]
+backend:    [--admin HOST:PORT | -c FILE] [--json]
 
 Every option, its default and its environment variable: docs/configuration.md
 `;

@@ -35,13 +35,13 @@ describe('tether validate: the example configs equivalent to the seed HAProxy co
     expect(yaml).toEqual(json);
     expect(yaml.listen).toEqual({ host: '0.0.0.0', port: 1883 });
     expect(yaml.admin).toEqual({ host: '127.0.0.1', port: 9999 });
-    expect(yaml.backends.map((b) => [b.id, b.sendProxy])).toEqual([['emqx1', 'v2'], ['emqx2', 'v2']]);
-    expect(yaml.key).toEqual([{ use: 'client-id', options: {} }]);
+    expect(yaml.backends.map((b) => [b.id, b.host, b.port, b.sendProxy])).toEqual([['emqx1', '127.0.0.1', 1884, 'v2'], ['emqx2', '127.0.0.1', 1885, 'v2']]);
+    expect(yaml.key).toEqual([expect.objectContaining({ use: 'client-id', options: {} })]);
     expect(yaml.select).toEqual([
-      { use: 'stick-table', options: { size: 100_000, expire: '30m', keyLength: 32 } },
-      { use: 'least-connections', options: {} },
+      expect.objectContaining({ use: 'stick-table', options: { size: 100_000, expire: '30m', keyLength: 32 } }),
+      expect.objectContaining({ use: 'least-connections', options: {} }),
     ]);
-    expect(yaml.sinks).toEqual([{ use: 'proxy-protocol', options: {} }]);
+    expect(yaml.sinks).toEqual([expect.objectContaining({ use: 'proxy-protocol', options: {} })]);
     expect(yaml.timeouts).toEqual({ connectMs: 30_000, clientMs: 600_000, serverMs: 600_000 });
   });
 });

@@ -1,6 +1,6 @@
 export { PLUGIN_API_VERSION, ABSTAIN, selected, defineExtractor, defineStrategy, defineSink } from './plugin.ts';
 export type {
-  Backend, BackendState, ConnInfo, Extractor, ExtractorPlugin, PluginContext, PluginKind, Selection, Sink, SinkPlugin,
+  AdminState, Backend, BackendState, ConnInfo, Extractor, ExtractorPlugin, PluginContext, PluginKind, Selection, Sink, SinkPlugin,
   StatsScope, Strategy, StrategyPlugin, TableEntry, TableView, TetherPlugin,
 } from './plugin.ts';
 export {
@@ -18,7 +18,10 @@ export { createLogger, LOG_LEVELS } from './logger.ts';
 export type { Logger } from './logger.ts';
 export { Stats } from './stats.ts';
 export { BackendPool } from './backend/backend-pool.ts';
-export type { BackendDefinition } from './backend/backend-pool.ts';
+export type { BackendDefinition, HealthCheckType } from './backend/backend-pool.ts';
+export { HealthChecker } from './backend/health-checker.ts';
+export type { HealthCheckSettings } from './backend/health-checker.ts';
+export { probe } from './backend/health-probe.ts';
 export { PluginRegistry } from './plugins/plugin-registry.ts';
 export { importPluginModule, validateOptions } from './plugins/plugin-loader.ts';
 export { inspectConnect } from './sniff/connect-sniffer.ts';

@@ -25,8 +25,10 @@ export const PLUGIN_API_VERSION = 1;
 
 export type PluginKind = 'extractor' | 'strategy' | 'sink';
 
-/** Backend states. Only `ready` backends receive new connections; `drain` keeps existing ones. */
-export type BackendState = 'ready' | 'drain' | 'maint' | 'down';
+/** What an operator sets: `drain` takes no new connections but keeps the live ones; `maint` neither. */
+export type AdminState = 'ready' | 'drain' | 'maint';
+/** Effective state: the admin state, or `down` when a ready backend fails its health checks. Only `ready` takes new connections. */
+export type BackendState = AdminState | 'down';
 
 /** What a plugin sees of a backend. The core owns these objects; plugins must not mutate them. */
 export interface Backend {
@@ -40,6 +42,8 @@ export interface Backend {
   readonly sendProxy: 'none' | 'v1' | 'v2';
   /** Live spliced connections on this backend right now. */
   readonly activeConnections: number;
+  /** Most live connections at once; 0 means no limit. Backends at the limit are not offered. */
+  readonly maxconn: number;
 }
 
 /** One client connection as the pipeline knows it once its CONNECT has been read. */

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { fromEvent, mergeMap, type Subscription } from 'rxjs';
 import { AdminServer } from './admin/admin-server.ts';
 import type { BackendPool } from './backend/backend-pool.ts';
+import type { HealthChecker } from './backend/health-checker.ts';
 import type { TetherConfig } from './config/types.ts';
 import { explain, type ExplainResult } from './explain.ts';
 import { formatHostPort, type HostPort } from './net/address.ts';
@@ -23,6 +24,7 @@ export interface TetherServerDeps {
   readonly sinks: readonly Named<Sink>[];
   /** Aborted on close, so plugins stop their timers. */
   readonly lifetime: AbortController;
+  readonly health?: HealthChecker;
 }
 
 /**
@@ -75,6 +77,7 @@ export class TetherServer {
       }))
       .subscribe({ error: (err: unknown) => log.fatal({ err }, 'connection pipeline ended unexpectedly') });
     await listen(this.#server, config.listen, '--listen (TETHER_LISTEN, config key listen)');
+    this.#deps.health?.start();
     const bound = this.#server.address();
     this.#listenAddress = typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : config.listen;
     if (config.admin) {
@@ -105,6 +108,7 @@ export class TetherServer {
   /** Stops accepting, closes every client connection (and so its backend side), then the plugins. */
   async close(): Promise<void> {
     this.#deps.lifetime.abort();
+    this.#deps.health?.stop();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const socket of this.#clients) socket.destroy();
     await closed;

@@ -65,7 +65,7 @@ describe('explain', () => {
     const b = server.pool.get('b')!;
     server.strategies.spliced(connInfo({ clientId: 'sticky' }, 'sticky'), b);
     expect(await server.explain(bytes({ clientId: 'sticky' }))).toMatchObject({ key: 'sticky', backend: 'b', strategy: 'stick-table' });
-    server.pool.setState('b', 'drain');
+    server.pool.setAdminState('b', 'drain');
     expect(await server.explain(bytes({ clientId: 'sticky' }))).toMatchObject({ backend: 'a', strategy: 'least-connections' });
   });
 

@@ -16,7 +16,7 @@ export function connInfo(fields: Partial<IConnectPacket> = {}, key?: string): Co
 }
 
 export function backend(id: string, extra: Partial<Backend> = {}): Backend {
-  return { id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', activeConnections: 0, ...extra };
+  return { id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections: 0, ...extra };
 }
 
 /** A logger whose JSON lines are collected, to assert on what was logged. */

@@ -103,9 +103,9 @@ describe('a backend that refuses connections', () => {
     const balancer = await balancerFor([`dead=127.0.0.1:${deadPort}`, spec(live)], { retries: 0 });
     // Make `live` the busier backend so least-connections picks `dead`: hold `dead` out while
     // one client connects, then put it back.
-    balancer.server.pool.setState('dead', 'maint');
+    balancer.server.pool.setAdminState('dead', 'maint');
     await connectClient(balancer, 'retries0-holder');
-    balancer.server.pool.setState('dead', 'ready');
+    balancer.server.pool.setAdminState('dead', 'ready');
 
     const c = cleanup.add(await RawClient.connect(balancer.port), (r) => r.destroy());
     await c.write(connectBytes('retries0-victim', 4));
@@ -251,9 +251,9 @@ describe('a backend that dies mid-session', () => {
     const [doomed, survivor] = list as [EmbeddedBroker, EmbeddedBroker];
     const balancer = await balancerFor(list.map(spec));
     // Put both clients on `doomed` by holding `survivor` out while they connect.
-    balancer.server.pool.setState(survivor.id, 'maint');
+    balancer.server.pool.setAdminState(survivor.id, 'maint');
     const clients = [await connectClient(balancer, 'doomed-1'), await connectClient(balancer, 'doomed-2')];
-    balancer.server.pool.setState(survivor.id, 'ready');
+    balancer.server.pool.setAdminState(survivor.id, 'ready');
     await waitFor(() => holder([doomed], 'doomed-1') && holder([doomed], 'doomed-2'), { what: 'both clients on the doomed broker' });
     const closes = clients.map((c) => within(new Promise<void>((resolve) => c.client.once('close', () => resolve())), 'mqtt.js to see its broker go'));
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { BackendPool } from '../backend/backend-pool.ts';
 import { describe } from '../errors.ts';
 import type { ExplainResult } from '../explain.ts';
+import type { AdminState } from '../plugin.ts';
 import { listen } from '../net/listen.ts';
 import type { HostPort } from '../net/address.ts';
 import type { StrategyChain } from '../pipeline/strategy-chain.ts';
@@ -17,10 +18,12 @@ export interface AdminDeps {
 }
 
 const MAX_BODY = 1 << 20;
+const ADMIN_STATES: readonly AdminState[] = ['ready', 'drain', 'maint'];
 
 /**
- * The admin HTTP API (HAProxy's runtime API, read-only): GET /table, /stats, /backends, and
- * POST /explain with a hex first packet. Off unless configured; meant for loopback.
+ * The admin HTTP API (HAProxy's runtime API): GET /table, /stats, /backends; POST
+ * /backends/NAME/state with ready, drain or maint (HAProxy `set server ... state`); POST /explain
+ * with a hex first packet. Off unless configured; it has no authentication, so keep it on loopback.
  */
 export class AdminServer {
   readonly #deps: AdminDeps;
@@ -53,12 +56,22 @@ export class AdminServer {
     }
     if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { counters: stats.snapshot() });
     if (req.method === 'GET' && url.pathname === '/backends') return send(res, 200, { backends: pool.all() });
+    const stateRoute = /^\/backends\/([^/]+)\/state$/.exec(url.pathname);
+    if (req.method === 'POST' && stateRoute) {
+      const id = decodeURIComponent(stateRoute[1]!);
+      const state = (await readBody(req)).trim();
+      if (!pool.get(id)) return send(res, 404, { error: `no backend named "${id}"`, backends: pool.all().map((b) => b.id) });
+      if (!ADMIN_STATES.includes(state as AdminState)) return send(res, 400, { error: `state must be one of ${ADMIN_STATES.join(', ')}` });
+      const changed = pool.setAdminState(id, state as AdminState);
+      if (changed) this.#deps.log.info({ backend: id, state }, 'backend state set by admin');
+      return send(res, 200, { backend: pool.get(id), changed });
+    }
     if (req.method === 'POST' && url.pathname === '/explain') {
       const body = (await readBody(req)).trim();
       if (!/^([0-9a-fA-F]{2})*$/.test(body)) return send(res, 400, { error: 'body must be the packet as hex' });
       return send(res, 200, await this.#deps.explain(Buffer.from(body, 'hex')));
     }
-    send(res, 404, { error: 'not found', routes: ['GET /table', 'GET /stats', 'GET /backends', 'POST /explain'] });
+    send(res, 404, { error: 'not found', routes: ['GET /table', 'GET /stats', 'GET /backends', 'POST /backends/NAME/state', 'POST /explain'] });
   }
 }
 

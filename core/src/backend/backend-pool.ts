@@ -1,12 +1,21 @@
-import type { Backend, BackendState } from '../plugin.ts';
+import type { AdminState, Backend, BackendState } from '../plugin.ts';
+
+export type HealthCheckType = 'none' | 'tcp' | 'mqtt';
 
 export interface BackendDefinition {
   readonly id: string;
   readonly host: string;
   readonly port: number;
   readonly weight: number;
-  readonly state: BackendState;
+  /** The operator's state: `ready`, `drain` or `maint` (health is tracked separately). */
+  readonly state: AdminState;
   readonly sendProxy: 'none' | 'v1' | 'v2';
+  /** Most live connections at once; 0 means no limit (HAProxy server maxconn). */
+  readonly maxconn?: number;
+  /** Overrides `timeouts.connect` for this backend. */
+  readonly connectTimeoutMs?: number;
+  /** Overrides `healthCheck.type` for this backend. */
+  readonly check?: HealthCheckType;
 }
 
 /** The core's own, mutable view of a backend; plugins receive it typed as the read-only Backend. */
@@ -16,30 +25,51 @@ class LiveBackend implements Backend {
   readonly port: number;
   readonly weight: number;
   readonly sendProxy: 'none' | 'v1' | 'v2';
-  state: BackendState;
+  readonly maxconn: number;
+  readonly connectTimeoutMs: number | undefined;
+  adminState: AdminState;
+  healthy = true;
   activeConnections = 0;
+  /** How to close each live connection, for `onMarkedDown: shutdown-sessions`. */
+  readonly closers = new Set<() => void>();
+
   constructor(def: BackendDefinition) {
     this.id = def.id;
     this.host = def.host;
     this.port = def.port;
     this.weight = def.weight;
     this.sendProxy = def.sendProxy;
-    this.state = def.state;
+    this.maxconn = def.maxconn ?? 0;
+    this.connectTimeoutMs = def.connectTimeoutMs;
+    this.adminState = def.state;
+  }
+
+  /** Effective state: maintenance and drain win over health; a ready backend that fails checks is down. */
+  get state(): BackendState {
+    return this.adminState === 'ready' && !this.healthy ? 'down' : this.adminState;
+  }
+
+  toJSON(): Record<string, unknown> {
+    const { id, host, port, weight, sendProxy, maxconn, adminState, healthy, activeConnections, state } = this;
+    return { id, host, port, weight, sendProxy, maxconn, state, adminState, healthy, activeConnections };
   }
 }
 
 /**
  * The set of backends and their live state. Strategies get the `ready` ones as a cached array,
- * rebuilt only when a state changes, so selection allocates nothing in the common case.
+ * rebuilt only when a state changes, so selection allocates nothing in the common case (a
+ * `maxconn` limit or an excluded backend costs one filter).
  */
 export class BackendPool {
   readonly #all: readonly LiveBackend[];
   readonly #byId: ReadonlyMap<string, LiveBackend>;
+  readonly #limited: boolean;
   #ready: readonly Backend[] = [];
 
   constructor(definitions: readonly BackendDefinition[]) {
     this.#all = definitions.map((d) => new LiveBackend(d));
     this.#byId = new Map(this.#all.map((b) => [b.id, b]));
+    this.#limited = this.#all.some((b) => b.maxconn > 0);
     this.#refresh();
   }
 
@@ -51,16 +81,44 @@ export class BackendPool {
     return this.#byId.get(id);
   }
 
-  /** Backends that may take a new connection, minus those already tried for this one. */
-  available(excluded?: ReadonlySet<string>): readonly Backend[] {
-    if (!excluded || excluded.size === 0) return this.#ready;
-    return this.#ready.filter((b) => !excluded.has(b.id));
+  connectTimeout(backend: Backend, fallbackMs: number): number {
+    return this.#byId.get(backend.id)?.connectTimeoutMs ?? fallbackMs;
   }
 
-  setState(id: string, state: BackendState): boolean {
+  /** Backends that may take a new connection: ready, under maxconn, and not already tried for it. */
+  available(excluded?: ReadonlySet<string>): readonly Backend[] {
+    const noneExcluded = !excluded || excluded.size === 0;
+    if (noneExcluded && !this.#limited) return this.#ready;
+    return this.#ready.filter((b) => (noneExcluded || !excluded.has(b.id)) && (b.maxconn === 0 || b.activeConnections < b.maxconn));
+  }
+
+  /** Why `available()` is empty, for the refusal message. */
+  explainEmpty(): string {
+    if (this.#ready.length === 0) {
+      const states = this.#all.map((b) => `${b.id} ${b.state}`).join(', ');
+      return this.#all.length === 0 ? 'no backend is configured' : `no backend is ready (${states})`;
+    }
+    return 'every ready backend is at its maxconn limit';
+  }
+
+  /** Sets the operator's state (ready, drain, maint). Returns false for an unknown id or no change. */
+  setAdminState(id: string, state: AdminState): boolean {
     const backend = this.#byId.get(id);
-    if (!backend || backend.state === state) return false;
-    backend.state = state;
+    if (!backend || backend.adminState === state) return false;
+    backend.adminState = state;
+    this.#refresh();
+    return true;
+  }
+
+  isHealthy(id: string): boolean {
+    return this.#byId.get(id)?.healthy ?? false;
+  }
+
+  /** Sets the health-check verdict. Returns false for an unknown id or no change. */
+  setHealthy(id: string, healthy: boolean): boolean {
+    const backend = this.#byId.get(id);
+    if (!backend || backend.healthy === healthy) return false;
+    backend.healthy = healthy;
     this.#refresh();
     return true;
   }
@@ -71,6 +129,22 @@ export class BackendPool {
 
   connectionClosed(backend: Backend): void {
     this.#live(backend).activeConnections--;
+  }
+
+  /** Registers how to close one live connection; returns the function that unregisters it. */
+  track(backend: Backend, close: () => void): () => void {
+    const closers = this.#live(backend).closers;
+    closers.add(close);
+    return () => closers.delete(close);
+  }
+
+  /** Closes every live connection of a backend (HAProxy on-marked-down shutdown-sessions). */
+  shutdownSessions(id: string): number {
+    const backend = this.#byId.get(id);
+    if (!backend) return 0;
+    const closers = [...backend.closers];
+    for (const close of closers) close();
+    return closers.length;
   }
 
   #live(backend: Backend): LiveBackend {

@@ -4,7 +4,7 @@ import convict from 'convict';
 import YAML from 'yaml';
 import { ConfigError, describe } from '../errors.ts';
 import { parseHostPort } from '../net/address.ts';
-import type { BackendDefinition } from '../backend/backend-pool.ts';
+import type { BackendDefinition, HealthCheckType } from '../backend/backend-pool.ts';
 import { parseDuration } from './duration.ts';
 import { configSchema, registerFormats, type RawConfig } from './schema.ts';
 import type { ChainCondition, ChainEntry, TetherConfig } from './types.ts';
@@ -82,6 +82,17 @@ function normalize(raw: RawConfig, baseDir: string): TetherConfig {
     },
     retries: raw.retries,
     embedded: { brokers: raw.embedded.brokers },
+    healthCheck: {
+      type: raw.healthCheck.type as HealthCheckType,
+      intervalMs: parseDuration(raw.healthCheck.interval)!,
+      timeoutMs: parseDuration(raw.healthCheck.timeout)!,
+      rise: Math.max(1, raw.healthCheck.rise),
+      fall: Math.max(1, raw.healthCheck.fall),
+      clientId: raw.healthCheck.clientId,
+      username: raw.healthCheck.username,
+      password: raw.healthCheck.password,
+      onMarkedDown: raw.healthCheck.onMarkedDown as 'keep' | 'shutdown-sessions',
+    },
     log: { level: raw.log.level },
     baseDir,
   });
@@ -99,12 +110,18 @@ function toBackend(entry: unknown): BackendDefinition {
     const [id, address] = eq > 0 ? [entry.slice(0, eq), entry.slice(eq + 1)] : [entry, entry];
     return { id, ...parseHostPort(address), weight: 1, state: 'ready', sendProxy: 'none' };
   }
-  const e = entry as { name?: string; address: string; weight?: number; state?: 'ready' | 'drain' | 'maint'; sendProxy?: 'none' | 'v1' | 'v2' };
+  const e = entry as {
+    name?: string; address: string; weight?: number; state?: 'ready' | 'drain' | 'maint'; sendProxy?: 'none' | 'v1' | 'v2';
+    maxconn?: number; connectTimeout?: string | number; check?: HealthCheckType;
+  };
   return {
     id: e.name ?? e.address,
     ...parseHostPort(e.address),
     weight: e.weight ?? 1,
     state: e.state ?? 'ready',
     sendProxy: e.sendProxy ?? 'none',
+    maxconn: e.maxconn ?? 0,
+    ...(e.connectTimeout !== undefined ? { connectTimeoutMs: parseDuration(e.connectTimeout)! } : {}),
+    ...(e.check !== undefined ? { check: e.check } : {}),
   };
 }

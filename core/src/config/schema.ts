@@ -20,6 +20,10 @@ export interface RawConfig {
   timeouts: { connect: string | number; client: string | number; server: string | number };
   retries: number;
   embedded: { brokers: number };
+  healthCheck: {
+    type: string; interval: string | number; timeout: string | number; rise: number; fall: number;
+    clientId: string; username: string; password: string; onMarkedDown: string;
+  };
   log: { level: string };
 }
 
@@ -59,6 +63,7 @@ const chain = (val: unknown): void => {
 };
 
 export const BACKEND_STATES = ['ready', 'drain', 'maint'] as const;
+export const CHECK_TYPES = ['none', 'tcp', 'mqtt'] as const;
 export const PROXY_VERSIONS = ['none', 'v1', 'v2'] as const;
 
 /** A backend is `[name=]host:port` or `{ name, address, weight, state, sendProxy }`. */
@@ -74,8 +79,11 @@ const backends = (val: unknown): void => {
       [name, address] = eq > 0 ? [entry.slice(0, eq), entry.slice(eq + 1)] : [entry, entry];
     } else {
       assert(entry && typeof entry === 'object', `${at} must be "[name=]host:port" or an object`);
-      const { name: n, address: a, weight, state, sendProxy, ...rest } = entry as Record<string, unknown>;
-      assert(Object.keys(rest).length === 0, `${at} has unknown keys: ${Object.keys(rest).join(', ')} (allowed: name, address, weight, state, sendProxy)`);
+      const { name: n, address: a, weight, state, sendProxy, maxconn, connectTimeout, check, ...rest } = entry as Record<string, unknown>;
+      assert(Object.keys(rest).length === 0, `${at} has unknown keys: ${Object.keys(rest).join(', ')} (allowed: name, address, weight, state, sendProxy, maxconn, connectTimeout, check)`);
+      assert(maxconn === undefined || (Number.isInteger(maxconn) && (maxconn as number) >= 0), `${at}.maxconn must be a whole number (0 = no limit)`);
+      assert(connectTimeout === undefined || parseDuration(connectTimeout) !== undefined, `${at}.connectTimeout must be a duration such as "5s"`);
+      assert(check === undefined || CHECK_TYPES.includes(check as never), `${at}.check must be one of ${CHECK_TYPES.join(', ')}`);
       assert(weight === undefined || (Number.isInteger(weight) && (weight as number) >= 1 && (weight as number) <= 256), `${at}.weight must be an integer from 1 to 256`);
       assert(state === undefined || BACKEND_STATES.includes(state as never), `${at}.state must be one of ${BACKEND_STATES.join(', ')}`);
       assert(sendProxy === undefined || PROXY_VERSIONS.includes(sendProxy as never), `${at}.sendProxy must be one of ${PROXY_VERSIONS.join(', ')}`);
@@ -198,6 +206,27 @@ export const configSchema: Schema<RawConfig> = {
       format: 'nat',
       default: 2,
       env: 'TETHER_EMBEDDED_BROKERS',
+    },
+  },
+  healthCheck: {
+    type: {
+      doc: 'Health check for every backend (a backend may override it with `check`): none, tcp (connect) or mqtt (CONNECT, expect CONNACK 0, DISCONNECT).',
+      format: [...CHECK_TYPES],
+      default: 'none',
+      env: 'TETHER_HEALTH_CHECK',
+    },
+    interval: { doc: 'Time between two checks of a backend (HAProxy inter).', format: 'duration-text', default: '2s', env: 'TETHER_HEALTH_CHECK_INTERVAL' },
+    timeout: { doc: 'Time one check may take (HAProxy timeout check).', format: 'duration-text', default: '1s', env: 'TETHER_HEALTH_CHECK_TIMEOUT' },
+    rise: { doc: 'Consecutive passed checks that bring a down backend up (HAProxy rise).', format: 'nat', default: 2, env: 'TETHER_HEALTH_CHECK_RISE' },
+    fall: { doc: 'Consecutive failed checks that take a backend down (HAProxy fall).', format: 'nat', default: 3, env: 'TETHER_HEALTH_CHECK_FALL' },
+    clientId: { doc: 'Client identifier of the mqtt check.', format: String, default: 'tether-health-check', env: 'TETHER_HEALTH_CHECK_CLIENT_ID' },
+    username: { doc: 'User name of the mqtt check (empty: none).', format: String, default: '', env: 'TETHER_HEALTH_CHECK_USERNAME' },
+    password: { doc: 'Password of the mqtt check (empty: none).', format: String, default: '', env: 'TETHER_HEALTH_CHECK_PASSWORD', sensitive: true },
+    onMarkedDown: {
+      doc: 'What happens to a backend\'s live connections when it is marked down: keep them, or close them (HAProxy on-marked-down shutdown-sessions).',
+      format: ['keep', 'shutdown-sessions'],
+      default: 'keep',
+      env: 'TETHER_HEALTH_CHECK_ON_MARKED_DOWN',
     },
   },
   log: {

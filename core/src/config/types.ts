@@ -1,4 +1,5 @@
 import type { BackendDefinition } from '../backend/backend-pool.ts';
+import type { HealthCheckSettings } from '../backend/health-checker.ts';
 import type { HostPort } from '../net/address.ts';
 
 /**
@@ -30,6 +31,7 @@ export interface TetherConfig {
   readonly timeouts: { readonly connectMs: number; readonly clientMs: number; readonly serverMs: number };
   readonly retries: number;
   readonly embedded: { readonly brokers: number };
+  readonly healthCheck: HealthCheckSettings;
   readonly log: { readonly level: string };
   /** Directory relative paths in the config resolve against (the config file's, else cwd). */
   readonly baseDir: string;

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { container as rootContainer, instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import type { Logger } from 'pino';
 import { BackendPool } from '../backend/backend-pool.ts';
+import { HealthChecker } from '../backend/health-checker.ts';
 import type { TetherConfig } from '../config/types.ts';
 import { ConfigError } from '../errors.ts';
 import { StrategyChain } from '../pipeline/strategy-chain.ts';
@@ -35,7 +36,12 @@ export async function createTether(options: TetherOptions): Promise<{ container:
   container.register(Tokens.Clock, { useValue: now });
   container.register(Tokens.Lifetime, { useValue: lifetime });
   container.register(Tokens.Registry, { useValue: registry });
-  container.register(Tokens.BackendPool, { useValue: new BackendPool(config.backends) });
+  const pool = new BackendPool(config.backends);
+  container.register(Tokens.BackendPool, { useValue: pool });
+  const checkType = new Map(config.backends.map((b) => [b.id, b.check ?? config.healthCheck.type]));
+  container.register(Tokens.HealthChecker, {
+    useValue: new HealthChecker(pool, config.healthCheck, (id) => checkType.get(id) ?? 'none', log.child({ component: 'health' }), stats),
+  });
 
   for (const specifier of config.plugins) await importPluginModule(specifier, { registry, baseDir: config.baseDir });
   const loader = { registry, baseDir: config.baseDir, log, stats, now, signal: lifetime.signal };
@@ -57,6 +63,7 @@ export async function createTether(options: TetherOptions): Promise<{ container:
       strategies: resolve(c, Tokens.StrategyChain),
       sinks: resolve(c, Tokens.SinkChain),
       lifetime: resolve(c, Tokens.Lifetime),
+      health: resolve(c, Tokens.HealthChecker),
     })),
   });
   return { container, server: resolve(container, Tokens.Server) };

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { InjectionToken } from 'tsyringe';
 import type { BackendPool } from '../backend/backend-pool.ts';
+import type { HealthChecker } from '../backend/health-checker.ts';
 import type { TetherConfig } from '../config/types.ts';
 import type { StrategyChain } from '../pipeline/strategy-chain.ts';
 import type { Extractor, Sink } from '../plugin.ts';
@@ -25,6 +26,7 @@ export const Tokens = {
   Lifetime: token<AbortController>('tether.Lifetime'),
   Registry: token<PluginRegistry>('tether.PluginRegistry'),
   BackendPool: token<BackendPool>('tether.BackendPool'),
+  HealthChecker: token<HealthChecker>('tether.HealthChecker'),
   ExtractorChain: token<readonly Named<Extractor>[]>('tether.ExtractorChain'),
   StrategyChain: token<StrategyChain>('tether.StrategyChain'),
   SinkChain: token<readonly Named<Sink>[]>('tether.SinkChain'),

@@ -92,7 +92,7 @@ export class ConnectionPipeline {
       pool.connectionOpened(choice.backend);
       let upstreamSocket: Socket;
       try {
-        upstreamSocket = await connectUpstream(choice.backend, config.timeouts.connectMs);
+        upstreamSocket = await connectUpstream(choice.backend, pool.connectTimeout(choice.backend, config.timeouts.connectMs));
       } catch (err) {
         pool.connectionClosed(choice.backend);
         if (!(err instanceof UpstreamConnectError)) throw err;
@@ -116,7 +116,7 @@ export class ConnectionPipeline {
       }
       return { conn, sniffed, backend: choice.backend, strategy: choice.strategy, upstreamSocket, upstream };
     }
-    const detail = failures.length > 0 ? failures.join('; ') : pool.available().length === 0 ? 'no backend is ready' : 'the strategy chain chose none';
+    const detail = failures.length > 0 ? failures.join('; ') : pool.available().length === 0 ? pool.explainEmpty() : 'the strategy chain chose none';
     throw new NoBackendError(detail, conn.protocolVersion);
   }
 
@@ -139,12 +139,15 @@ export class ConnectionPipeline {
     stats.inc('connections_spliced');
     stats.inc('connections_active');
     d.upstream.write(d.sniffed.bytes);
-    splice(client, d.upstreamSocket, d.upstream, { clientIdleMs: config.timeouts.clientMs, serverIdleMs: config.timeouts.serverMs }, (result) => {
+    const abort = splice(client, d.upstreamSocket, d.upstream, { clientIdleMs: config.timeouts.clientMs, serverIdleMs: config.timeouts.serverMs }, (result) => {
+      untrack();
       pool.connectionClosed(d.backend);
       strategies.closed(d.conn, d.backend);
       stats.inc('connections_active', -1);
       log.info({ backend: d.backend.id, strategy: d.strategy, key: d.conn.key?.slice(0, 128), sniffMs: Math.round(d.sniffed.sniffMs * 1000) / 1000, ...result }, 'connection closed');
     });
+    // `done` above runs on a later close event, by which time `untrack` exists.
+    const untrack = pool.track(d.backend, () => abort('backend_marked_down'));
     log.debug({ backend: d.backend.id, strategy: d.strategy }, 'spliced');
   }
 

@@ -17,12 +17,12 @@ export interface SpliceResult {
  * Joins client and backend after the sniffed bytes have been replayed. Bytes move with Node's
  * own pipe (back-pressure, no per-chunk work of ours). A side that ends half-closes the other;
  * a side that goes away lets the other flush what it holds and then closes it. `done` runs once,
- * when both sockets have closed.
+ * when both sockets have closed. Returns a function that closes both at once, with a reason.
  *
  * `upstream` is what sinks returned (the socket itself, or a wrapper such as TLS);
  * `upstreamSocket` is the TCP socket under it, where the idle timeout lives.
  */
-export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex, options: SpliceOptions, done: (result: SpliceResult) => void): void {
+export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex, options: SpliceOptions, done: (result: SpliceResult) => void): (reason: string) => void {
   let reason: string | undefined;
   let open = 2;
   const note = (why: string): void => {
@@ -69,4 +69,10 @@ export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex,
 
   client.pipe(upstream);
   upstream.pipe(client);
+  /** Ends the connection from our side (shutdown-sessions, stop) with the given reason. */
+  return (why: string) => {
+    note(why);
+    client.destroy();
+    upstream.destroy();
+  };
 }

@@ -44,7 +44,8 @@ export async function importPluginModule(specifier: string, ctx: Pick<LoaderCont
       ? pathToFileURL(isAbsolute(specifier) ? specifier : resolve(ctx.baseDir, specifier)).href
       : pathToFileURL(createRequire(resolve(ctx.baseDir, 'noop.js')).resolve(specifier)).href;
   } catch (err) {
-    throw new PluginError('TETHER_ERR_PLUGIN_LOAD', specifier, 'load', `cannot be found from ${ctx.baseDir}: ${describe(err)}`, { cause: err });
+    // Node appends a multi-line "Require stack"; the first line says all the user needs.
+    throw new PluginError('TETHER_ERR_PLUGIN_LOAD', specifier, 'load', `cannot be found from ${ctx.baseDir}: ${describe(err).split('\n')[0]}`, { cause: err });
   }
   let module: Record<string, unknown>;
   try {

@@ -9,16 +9,18 @@ const ids = (backends: readonly { id: string }[]): string[] => backends.map((b) 
 describe('BackendPool', () => {
   it('keeps every definition, in order, with zero active connections', () => {
     const pool = new BackendPool([def('a', { port: 1, weight: 3, sendProxy: 'v2' }), def('b', { state: 'drain' })]);
-    expect(pool.all().map((b) => ({ ...b }))).toEqual([
-      { id: 'a', host: '127.0.0.1', port: 1, weight: 3, state: 'ready', sendProxy: 'v2', activeConnections: 0 },
-      { id: 'b', host: '127.0.0.1', port: 1000, weight: 1, state: 'drain', sendProxy: 'none', activeConnections: 0 },
+    expect(pool.all().map((b) => JSON.parse(JSON.stringify(b)) as unknown)).toEqual([
+      { id: 'a', host: '127.0.0.1', port: 1, weight: 3, state: 'ready', adminState: 'ready', healthy: true, sendProxy: 'v2', maxconn: 0, activeConnections: 0 },
+      { id: 'b', host: '127.0.0.1', port: 1000, weight: 1, state: 'drain', adminState: 'drain', healthy: true, sendProxy: 'none', maxconn: 0, activeConnections: 0 },
     ]);
     expect(pool.get('b')?.state).toBe('drain');
     expect(pool.get('zzz')).toBeUndefined();
   });
 
   it('offers only ready backends', () => {
-    const pool = new BackendPool([def('a'), def('b', { state: 'drain' }), def('c', { state: 'maint' }), def('d', { state: 'down' }), def('e')]);
+    const pool = new BackendPool([def('a'), def('b', { state: 'drain' }), def('c', { state: 'maint' }), def('d'), def('e')]);
+    pool.setHealthy('d', false);
+    expect(pool.get('d')?.state).toBe('down');
     expect(ids(pool.available())).toEqual(['a', 'e']);
   });
 
@@ -39,7 +41,7 @@ describe('BackendPool', () => {
     pool.connectionOpened(first[0]!);
     expect(pool.available()).toBe(first);
     // A no-op state change does not rebuild it either.
-    expect(pool.setState('a', 'ready')).toBe(false);
+    expect(pool.setAdminState('a', 'ready')).toBe(false);
     expect(pool.available()).toBe(first);
     expect(Object.isFrozen(first)).toBe(true);
   });
@@ -47,19 +49,19 @@ describe('BackendPool', () => {
   it('rebuilds the array when a state changes, and only then', () => {
     const pool = new BackendPool([def('a'), def('b')]);
     const before = pool.available();
-    expect(pool.setState('a', 'drain')).toBe(true);
+    expect(pool.setAdminState('a', 'drain')).toBe(true);
     const after = pool.available();
     expect(after).not.toBe(before);
     expect(ids(after)).toEqual(['b']);
     expect(ids(before)).toEqual(['a', 'b']); // the old snapshot is not mutated under a running selection
-    expect(pool.setState('a', 'ready')).toBe(true);
+    expect(pool.setAdminState('a', 'ready')).toBe(true);
     expect(ids(pool.available())).toEqual(['a', 'b']);
   });
 
-  it('reports an unknown backend id in setState as no change', () => {
+  it('reports an unknown backend id in setAdminState as no change', () => {
     const pool = new BackendPool([def('a')]);
     const before = pool.available();
-    expect(pool.setState('nope', 'drain')).toBe(false);
+    expect(pool.setAdminState('nope', 'drain')).toBe(false);
     expect(pool.available()).toBe(before);
   });
 

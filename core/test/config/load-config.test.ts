@@ -282,8 +282,8 @@ describe('loadConfig normalization', () => {
       overrides: { backends: [{ address: '127.0.0.1:1' }, { name: 'full', address: '[::1]:2', weight: 256, state: 'maint', sendProxy: 'v1' }] },
     }).backends;
     expect(backends).toEqual([
-      { id: '127.0.0.1:1', host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none' },
-      { id: 'full', host: '::1', port: 2, weight: 256, state: 'maint', sendProxy: 'v1' },
+      { id: '127.0.0.1:1', host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', maxconn: 0 },
+      { id: 'full', host: '::1', port: 2, weight: 256, state: 'maint', sendProxy: 'v1', maxconn: 0 },
     ]);
   });
 

@@ -28,8 +28,9 @@ describe('configSchema', () => {
       }
     };
     walk(configSchema as unknown as Record<string, unknown>);
-    // listen, admin, backends, key, select, sinks, plugins, 2 sniff, 3 timeouts, retries, embedded, log.
-    expect(envs.length).toBe(15);
+    // listen, admin, backends, key, select, sinks, plugins, 2 sniff, 3 timeouts, retries, embedded,
+    // 9 healthCheck, log.
+    expect(envs.length).toBe(24);
     for (const env of envs) expect(env).toMatch(/^TETHER_[A-Z_]+$/);
     expect(new Set(envs).size).toBe(envs.length);
   });
@@ -74,7 +75,7 @@ describe('backends validation', () => {
     ['a bare IPv6 address', ['::1:1883'], /\[0\]\.address .*\[addr\]:port/],
     ['a number', [1883], /\[0\] must be "\[name=\]host:port" or an object/],
     ['an object without address', [{ name: 'a' }], /\[0\]\.address must be a "host:port" string/],
-    ['an object with an unknown key', [{ address: '127.0.0.1:1', port: 1 }], /\[0\] has unknown keys: port \(allowed: name, address, weight, state, sendProxy\)/],
+    ['an object with an unknown key', [{ address: '127.0.0.1:1', port: 1 }], /\[0\] has unknown keys: port \(allowed: name, address, weight, state, sendProxy, maxconn, connectTimeout, check\)/],
     ['weight 0', [{ address: '127.0.0.1:1', weight: 0 }], /\[0\]\.weight must be an integer from 1 to 256/],
     ['weight 257', [{ address: '127.0.0.1:1', weight: 257 }], /\[0\]\.weight must be an integer from 1 to 256/],
     ['a fractional weight', [{ address: '127.0.0.1:1', weight: 1.5 }], /\[0\]\.weight must be an integer from 1 to 256/],

@@ -8,7 +8,7 @@ import { canonicalV6, decode } from './decode.ts';
 // bytes. A PassThrough stands in for the upstream socket; its contents are decoded independently.
 
 const backend = (sendProxy: Backend['sendProxy']): Backend =>
-  ({ id: `b-${sendProxy}`, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy, activeConnections: 0 });
+  ({ id: `b-${sendProxy}`, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy, maxconn: 0, activeConnections: 0 });
 
 const conn = (remoteAddress: string, remotePort: number, localAddress: string, localPort: number): ConnInfo => ({
   id: 1, remoteAddress, remotePort, localAddress, localPort, family: remoteAddress.includes(':') ? 'IPv6' : 'IPv4',

@@ -5,7 +5,7 @@ import { LeastConnections } from '../src/least-connections.ts';
 // Plain objects stand in for the core's backends: the strategy only reads the Backend interface.
 type Mutable = { -readonly [K in keyof Backend]: Backend[K] };
 const backend = (id: string, activeConnections = 0, weight = 1): Mutable =>
-  ({ id, host: '127.0.0.1', port: 1, weight, state: 'ready', sendProxy: 'none', activeConnections });
+  ({ id, host: '127.0.0.1', port: 1, weight, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections });
 
 /** Picks `n` times; when `connect` is set, each pick opens a connection on the chosen backend. */
 function tally(picker: LeastConnections, backends: Mutable[], n: number, connect: boolean): Record<string, number> {

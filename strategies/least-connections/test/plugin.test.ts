@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import leastConnections from '../src/index.ts';
 
 const backend = (id: string, activeConnections = 0): Backend =>
-  ({ id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', activeConnections });
+  ({ id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections });
 
 const conn = (key: string | undefined): ConnInfo => ({
   id: 1, remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, family: 'IPv4',

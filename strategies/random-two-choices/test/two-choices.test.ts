@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { TwoChoices } from '../src/two-choices.ts';
 
 type Mutable = { -readonly [K in keyof Backend]: Backend[K] };
-const backend = (id: string, activeConnections = 0, weight = 1): Mutable => ({ id, host: '127.0.0.1', port: 1, weight, state: 'ready', sendProxy: 'none', activeConnections });
+const backend = (id: string, activeConnections = 0, weight = 1): Mutable => ({ id, host: '127.0.0.1', port: 1, weight, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections });
 
 /** A small seeded generator (mulberry32) so the test is reproducible. */
 function seeded(seed: number): () => number {

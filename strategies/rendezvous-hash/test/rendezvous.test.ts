@@ -4,7 +4,7 @@ import xxhash from 'xxhash-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rendezvous } from '../src/rendezvous.ts';
 
-const backend = (id: string, weight = 1): Backend => ({ id, host: '127.0.0.1', port: 1, weight, state: 'ready', sendProxy: 'none', activeConnections: 0 });
+const backend = (id: string, weight = 1): Backend => ({ id, host: '127.0.0.1', port: 1, weight, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections: 0 });
 const backends = (n: number): Backend[] => Array.from({ length: n }, (_, i) => backend(`broker-${i + 1}`));
 const KEYS = 100_000;
 const keys = Array.from({ length: KEYS }, (_, i) => `client-${i}`);

@@ -2,7 +2,7 @@ import type { Backend } from '@tether/core';
 import { describe, expect, it } from 'vitest';
 import { RoundRobin } from '../src/round-robin.ts';
 
-const backend = (id: string, weight = 1): Backend => ({ id, host: '127.0.0.1', port: 1, weight, state: 'ready', sendProxy: 'none', activeConnections: 0 });
+const backend = (id: string, weight = 1): Backend => ({ id, host: '127.0.0.1', port: 1, weight, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections: 0 });
 
 describe('smooth weighted round-robin', () => {
   it('takes equal backends in turn', () => {

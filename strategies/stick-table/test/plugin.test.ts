@@ -5,7 +5,7 @@ import stickTable from '../src/index.ts';
 // The plugin as the core uses it: options validated by the plugin's own schema, create() given a
 // context with an injectable clock, then select / onSpliced / onClosed per connection.
 
-const backend = (id: string): Backend => ({ id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', activeConnections: 0 });
+const backend = (id: string): Backend => ({ id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections: 0 });
 const A = backend('a');
 const B = backend('b');
 const BOTH = [A, B];

@@ -7,7 +7,7 @@ import { StickTable } from '../src/stick-table.ts';
 // release on close, match on select, time passing, periodic sweep) against a tiny model that only
 // tracks what must hold: which keys are in use, by how many connections, on which backend.
 
-const BACKENDS: Backend[] = ['a', 'b', 'c'].map((id) => ({ id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', activeConnections: 0 }));
+const BACKENDS: Backend[] = ['a', 'b', 'c'].map((id) => ({ id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections: 0 }));
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8', 'k9'];
 
 type Op =

@@ -4,7 +4,7 @@ import { StickTable } from '../src/stick-table.ts';
 
 // Time is driven through the injected clock: `clock.t` is the only time the table ever sees.
 
-const backend = (id: string): Backend => ({ id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', activeConnections: 0 });
+const backend = (id: string): Backend => ({ id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections: 0 });
 const A = backend('a');
 const B = backend('b');
 

@@ -1,0 +1,86 @@
+import type { Logger } from 'pino';
+import type { Stats } from '../stats.ts';
+import type { BackendPool, HealthCheckType } from './backend-pool.ts';
+import { probe, type ProbeSettings } from './health-probe.ts';
+
+export interface HealthCheckSettings extends Omit<ProbeSettings, 'type'> {
+  readonly type: HealthCheckType;
+  readonly intervalMs: number;
+  /** Consecutive passes that bring a down backend up (HAProxy rise). */
+  readonly rise: number;
+  /** Consecutive failures that take an up backend down (HAProxy fall). */
+  readonly fall: number;
+  /** `shutdown-sessions` closes a backend's live connections when it is marked down. */
+  readonly onMarkedDown: 'keep' | 'shutdown-sessions';
+}
+
+/**
+ * Checks every backend on its own timer, like HAProxy's `check inter I rise R fall F`. Backends
+ * start up; `fall` failures in a row mark one down (strategies stop seeing it), `rise` passes in a
+ * row bring it back. Each change is logged once, with the reason, and counted.
+ */
+export class HealthChecker {
+  readonly #pool: BackendPool;
+  readonly #settings: HealthCheckSettings;
+  readonly #typeFor: (id: string) => HealthCheckType;
+  readonly #log: Logger;
+  readonly #stats: Stats;
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  #stopped = false;
+
+  constructor(pool: BackendPool, settings: HealthCheckSettings, typeFor: (id: string) => HealthCheckType, log: Logger, stats: Stats) {
+    this.#pool = pool;
+    this.#settings = settings;
+    this.#typeFor = typeFor;
+    this.#log = log;
+    this.#stats = stats;
+  }
+
+  start(): void {
+    for (const backend of this.#pool.all()) {
+      if (this.#typeFor(backend.id) !== 'none') this.#schedule(backend.id, { passes: 0, failures: 0 }, 0);
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+  }
+
+  #schedule(id: string, streak: { passes: number; failures: number }, delayMs: number): void {
+    if (this.#stopped) return;
+    this.#timers.set(id, setTimeout(() => void this.#check(id, streak), delayMs));
+  }
+
+  async #check(id: string, streak: { passes: number; failures: number }): Promise<void> {
+    const backend = this.#pool.get(id);
+    if (!backend || this.#stopped) return;
+    const type = this.#typeFor(id) as 'tcp' | 'mqtt';
+    const result = await probe(backend, { ...this.#settings, type });
+    if (this.#stopped) return;
+    const healthy = this.#pool.isHealthy(id);
+    if (result.ok) {
+      streak.failures = 0;
+      streak.passes++;
+      if (!healthy && streak.passes >= this.#settings.rise) this.#mark(id, true, `${streak.passes} ${type} checks passed`);
+    } else {
+      streak.passes = 0;
+      streak.failures++;
+      this.#stats.inc('health_check_failures');
+      if (healthy && streak.failures >= this.#settings.fall) this.#mark(id, false, `${result.reason} (${streak.failures} checks failed in a row)`);
+    }
+    this.#schedule(id, streak, this.#settings.intervalMs);
+  }
+
+  #mark(id: string, healthy: boolean, reason: string): void {
+    if (!this.#pool.setHealthy(id, healthy)) return;
+    this.#stats.inc(healthy ? 'backends_marked_up' : 'backends_marked_down');
+    if (healthy) {
+      this.#log.info({ backend: id, reason }, 'backend is UP');
+      return;
+    }
+    const closed = this.#settings.onMarkedDown === 'shutdown-sessions' ? this.#pool.shutdownSessions(id) : 0;
+    this.#log.warn({ backend: id, reason, closedConnections: closed }, 'backend is DOWN');
+  }
+}
