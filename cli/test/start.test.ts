@@ -1,9 +1,9 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
 import mqttPacket from 'mqtt-packet';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EXAMPLES, killAll, lines, poll, runTether, STACK_TRACE, startTether, within, type LogLine, type RunningTether } from './helpers/cli.ts';
+import { deadLoopbackPort, EXAMPLES, killAll, lines, poll, runTether, STACK_TRACE, startTether, within, type LogLine, type RunningTether } from './helpers/cli.ts';
 import { closeAllClients, connectClient, disconnect, nextMessage } from './helpers/mqtt.ts';
 
 /** `tether start`, run as a user runs it: a real process, real MQTT clients, real brokers. */
@@ -324,6 +324,48 @@ describe(`tether start on IPv6 loopback${ipv6 ? '' : ' [skipped: ::1 is not avai
     const r = await runTether(['table', 'show', '--admin', tether.admin!]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^key=v6-client use=1 /m);
+  }, T);
+});
+
+describe('tether start: what a client sees when no broker can be reached, and what the log says', () => {
+  let tether: RunningTether;
+  let deadPort: number;
+
+  beforeAll(async () => {
+    deadPort = await deadLoopbackPort();
+    tether = await startTether(['--listen', '127.0.0.1:0', '--backend', `gone=127.0.0.1:${deadPort}`, '--log-level', 'debug']);
+  }, T);
+  afterEach(() => closeAllClients());
+  afterAll(() => killAll());
+
+  it.each([
+    [4, Buffer.from([0x20, 0x02, 0x00, 0x03])], // MQTT 3.1.1: return code 3, server unavailable
+    [5, Buffer.from([0x20, 0x03, 0x00, 0x88, 0x00])], // MQTT 5: reason code 0x88, server unavailable
+  ] as const)('MQTT level %i: a "server unavailable" CONNACK, then the connection closes', async (protocolVersion, expected) => {
+    const clientId = `refused-v${protocolVersion}`;
+    const socket = connect({ host: '127.0.0.1', port: tether.port });
+    socket.on('error', () => undefined);
+    let data = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => (data = Buffer.concat([data, chunk])));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clean: true, clientId, keepalive: 30 } as mqttPacket.IConnectPacket));
+    await within(closed, 15_000, 'the refused connection to close');
+    expect(data).toEqual(expected);
+    const line = await tether.waitForLog((l) => l.msg === 'connection rejected' && String(l.err).includes(`127.0.0.1:${deadPort}`));
+    expect(line).toMatchObject({ reason: 'no_backend', level: 40 });
+  }, T);
+
+  it('at debug level the CONNECT is logged, but never its password', async () => {
+    const password = 'hunter2-do-not-log';
+    const socket = connect({ host: '127.0.0.1', port: tether.port });
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'secretive', keepalive: 30, username: 'bob', password: Buffer.from(password) }));
+    const sniffed = await tether.waitForLog((l) => l.msg === 'connect sniffed' && (l.mqtt as { clientId?: string } | undefined)?.clientId === 'secretive');
+    expect(sniffed).toMatchObject({ level: 20, key: 'secretive', keySource: 'client-id', mqtt: { clientId: 'secretive', username: 'bob' } });
+    await within(closed, 15_000, 'the refused connection to close');
+    await tether.waitForLog((l) => l.msg === 'connection rejected' && l.remote !== undefined && l.reason === 'no_backend');
+    expect(JSON.stringify(tether.logs)).not.toContain(password);
   }, T);
 });
 
