@@ -1,27 +1,16 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Logger } from 'pino';
 import { fromEvent, mergeMap, type Subscription } from 'rxjs';
 import { AdminServer } from './admin/admin-server.ts';
 import type { BackendPool } from './backend/backend-pool.ts';
 import type { HealthChecker } from './backend/health-checker.ts';
-import type { TetherConfig } from './config/types.ts';
 import { explain, type ExplainResult } from './explain.ts';
 import { formatHostPort, type HostPort } from './net/address.ts';
 import { listen } from './net/listen.ts';
-import { ConnectionPipeline } from './pipeline/connection-pipeline.ts';
+import { ConnectionPipeline, type PipelineDeps } from './pipeline/connection-pipeline.ts';
 import type { StrategyChain } from './pipeline/strategy-chain.ts';
-import type { Extractor, Sink } from './plugin.ts';
-import type { Named } from './plugins/plugin-loader.ts';
 import type { Stats } from './stats.ts';
 
-export interface TetherServerDeps {
-  readonly config: TetherConfig;
-  readonly log: Logger;
-  readonly stats: Stats;
-  readonly pool: BackendPool;
-  readonly extractors: readonly Named<Extractor>[];
-  readonly strategies: StrategyChain;
-  readonly sinks: readonly Named<Sink>[];
+export interface TetherServerDeps extends PipelineDeps {
   /** Aborted on close, so plugins stop their timers. */
   readonly lifetime: AbortController;
   readonly health?: HealthChecker;

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load-config.ts';
 import { createTether } from '../src/di/container.ts';
 import { createLogger } from '../src/logger.ts';
-import { ABSTAIN, PLUGIN_API_VERSION, type TetherPlugin } from '../src/plugin.ts';
+import { PLUGIN_API_VERSION, type TetherPlugin } from '../src/plugin.ts';
 import type { TetherServer } from '../src/tether-server.ts';
 import { connInfo } from './fixtures.ts';
 
