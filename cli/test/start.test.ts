@@ -10,7 +10,6 @@ import { closeAllClients, connectClient, disconnect, nextMessage } from './helpe
 
 const T = 60_000;
 /** Also run the tests that show known, reported bugs (they fail until those are fixed). */
-const KNOWN_BUGS = process.env.TETHER_E2E_KNOWN_BUGS === '1';
 
 interface TableJson {
   tables: { name: string; type: string; size: number; used: number; entries: { key: string; backend: string; use: number; expiresInMs: number; hits: number }[] }[];
@@ -93,6 +92,23 @@ describe('tether start with no backends: two embedded brokers', () => {
     await disconnect(publisher);
     await disconnect(subscriber);
   }, T);
+
+  it('stops on SIGTERM sent to its PID: exit code 0, after closing the listener and the brokers', async () => {
+    const brokers = (tether.logs.find((l) => Array.isArray(l.brokers))!.brokers as string[]).map((b) => Number(b.split(':').at(-1)));
+    expect(await tether.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(tether.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['stopping', 'tether stopped']));
+    // Nothing listens any more where the balancer and its brokers were.
+    for (const port of [tether.port, ...brokers]) {
+      const refused = await new Promise<boolean>((resolve) => {
+        const s = connect({ host: '127.0.0.1', port }, () => {
+          s.destroy();
+          resolve(false);
+        });
+        s.once('error', () => resolve(true));
+      });
+      expect(refused, `127.0.0.1:${port} refuses connections`).toBe(true);
+    }
+  }, T);
 });
 
 describe('tether start stops on a signal', () => {
@@ -113,13 +129,9 @@ describe('tether start stops on a signal', () => {
     expect(tether.stderr()).toBe('');
   }, T);
 
-  // KNOWN BUG, reported: cli/src/commands/start.ts installs its SIGINT/SIGTERM handlers only after
-  // server.start() has returned, but server.start() already logged 'tether listening', the
-  // readiness line. A SIGTERM sent as soon as that line appears (what a supervisor does) can land
-  // in between and kill the process with the default action (signal SIGTERM, no clean stop): about
-  // 1 time in 5 here. Run it with TETHER_E2E_KNOWN_BUGS=1; make it unconditional once fixed.
-  it.skipIf(!KNOWN_BUGS)(
-    `SIGTERM the moment 'tether listening' appears still stops cleanly, 5 times out of 5${KNOWN_BUGS ? '' : ' [skipped: known bug, set TETHER_E2E_KNOWN_BUGS=1 to run]'}`,
+  // A supervisor signals as soon as it sees the readiness line; the handlers must already be there.
+  it(
+    "SIGTERM the moment 'tether listening' appears still stops cleanly, 5 times out of 5",
     async () => {
       for (let attempt = 1; attempt <= 5; attempt++) {
         const tether = await startTether(['--listen', '127.0.0.1:0', '--backend', 'x=127.0.0.1:1']);
@@ -351,20 +363,23 @@ describe('tether start: what a client sees when no broker can be reached, and wh
     socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clean: true, clientId, keepalive: 30 } as mqttPacket.IConnectPacket));
     await within(closed, 15_000, 'the refused connection to close');
     expect(data).toEqual(expected);
-    const line = await tether.waitForLog((l) => l.msg === 'connection rejected' && String(l.err).includes(`127.0.0.1:${deadPort}`));
-    expect(line).toMatchObject({ reason: 'no_backend', level: 40 });
+    const sniffed = await tether.waitForLog((l) => l.msg === 'connect sniffed' && (l.mqtt as { clientId?: string } | undefined)?.clientId === clientId);
+    const rejected = await tether.waitForLog((l) => l.msg === 'connection rejected' && l.conn === sniffed.conn);
+    expect(rejected).toMatchObject({ level: 40, reason: 'no_backend', code: 'TETHER_ERR_NO_BACKEND', remote: '127.0.0.1' });
+    expect(rejected.err).toContain('backend gone: connect failed: ECONNREFUSED');
   }, T);
 
   it('at debug level the CONNECT is logged, but never its password', async () => {
     const password = 'hunter2-do-not-log';
     const socket = connect({ host: '127.0.0.1', port: tether.port });
     socket.on('error', () => undefined);
+    socket.resume(); // read (and drop) the CONNACK, so the close is seen
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'secretive', keepalive: 30, username: 'bob', password: Buffer.from(password) }));
     const sniffed = await tether.waitForLog((l) => l.msg === 'connect sniffed' && (l.mqtt as { clientId?: string } | undefined)?.clientId === 'secretive');
     expect(sniffed).toMatchObject({ level: 20, key: 'secretive', keySource: 'client-id', mqtt: { clientId: 'secretive', username: 'bob' } });
     await within(closed, 15_000, 'the refused connection to close');
-    await tether.waitForLog((l) => l.msg === 'connection rejected' && l.remote !== undefined && l.reason === 'no_backend');
+    await tether.waitForLog((l) => l.msg === 'connection rejected' && l.conn === sniffed.conn);
     expect(JSON.stringify(tether.logs)).not.toContain(password);
   }, T);
 });

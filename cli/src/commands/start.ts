@@ -18,24 +18,33 @@ export async function start(argv: string[]): Promise<void> {
     log.info({ brokers: brokers.map((b) => `${b.id}=${formatHostPort(b)}`) },
       `no backends configured: started ${brokers.length} embedded aedes brokers on loopback (configure backends or --backend to use your own)`);
   }
-  let server;
-  try {
-    ({ server } = await createTether({ config, registry: builtinRegistry(), log }));
-    await server.start();
-  } catch (err) {
+  const { server } = await createTether({ config, registry: builtinRegistry(), log }).catch(async (err: unknown) => {
     await Promise.all(brokers.map((b) => b.close()));
     throw err;
-  }
+  });
+  // Handlers go in before the listener opens: a supervisor may signal as soon as it sees readiness.
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
-    void server
+    server
       .close()
       .then(() => Promise.all(brokers.map((b) => b.close())))
-      .then(() => process.exit(0));
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'error while stopping');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  try {
+    await server.start();
+  } catch (err) {
+    await Promise.all(brokers.map((b) => b.close()));
+    throw err;
+  }
 }
