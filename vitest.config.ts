@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
 // One Vitest project per workspace package, named after it: `npm test` runs them all,
 // `npx vitest run --project @tether/core` one. `extends: true` makes each project inherit the
 // timeouts below (projects given as bare globs would not).
-const packages = ['core', 'cli', 'test', ...['plugins', 'strategies'].flatMap((dir) => readdirSync(dir).map((name) => `${dir}/${name}`))]
+// The example third-party plugins are not workspaces, but their tests run with everyone else's.
+const packages = ['core', 'cli', 'test', ...['plugins', 'strategies', 'examples/plugins'].flatMap((dir) => readdirSync(dir).map((name) => `${dir}/${name}`))]
   .filter((dir) => existsSync(`${dir}/package.json`));
 
 export default defineConfig({

@@ -1,7 +1,6 @@
 import type { BackendPool } from './backend/backend-pool.ts';
 import { describe } from './errors.ts';
-import type { Endpoints } from './pipeline/conn-info.ts';
-import { createConnInfo } from './pipeline/conn-info.ts';
+import { createConnInfo, factsOf, type Endpoints } from './pipeline/conn-info.ts';
 import { identify } from './pipeline/identify.ts';
 import type { StrategyChain } from './pipeline/strategy-chain.ts';
 import type { Extractor } from './plugin.ts';
@@ -46,7 +45,7 @@ export async function explain(bytes: Buffer, deps: ExplainDeps): Promise<Explain
   }
   if (result.kind === 'reject') return { valid: false, bytes: bytes.length, error: result.error.message };
   const packet = result.packet;
-  const conn = createConnInfo(0, NOWHERE, packet, true);
+  const conn = createConnInfo(0, factsOf(NOWHERE, 'explain'), packet, true);
   const base = {
     valid: true,
     bytes: bytes.length,

@@ -7,7 +7,9 @@
  * (`create`). Tether calls `create` once at start and then calls the cheap per-connection hooks of
  * what it returned. Plugins never see the DI container, sockets of other connections, or RxJS.
  *
- * The three slots, in pipeline order:
+ * The four slots, in pipeline order:
+ * - transport: runs on each accepted connection of a listener, before the CONNECT is read: reads a
+ *              PROXY header, terminates TLS. Returns the socket the rest of the pipeline reads.
  * - extractor: reads the CONNECT and returns the stickiness key, or `undefined` to pass to the next.
  * - strategy:  chooses a backend for a connection, or abstains so the next strategy decides.
  * - sink:      acts on the upstream connection before the client's bytes are replayed
@@ -15,6 +17,7 @@
  *
  * Built-in plugins use exactly this contract; see docs/architecture.md for a walk-through.
  */
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { IConnectPacket } from 'mqtt-packet';
 import type { Logger } from 'pino';
@@ -23,7 +26,7 @@ import type { Schema } from 'convict';
 /** The contract version this build of @tether/core implements. Plugins declare the one they target. */
 export const PLUGIN_API_VERSION = 1;
 
-export type PluginKind = 'extractor' | 'strategy' | 'sink';
+export type PluginKind = 'transport' | 'extractor' | 'strategy' | 'sink';
 
 /** What an operator sets: `drain` takes no new connections but keeps the live ones; `maint` neither. */
 export type AdminState = 'ready' | 'drain' | 'maint';
@@ -46,6 +49,56 @@ export interface Backend {
   readonly maxconn: number;
 }
 
+/** What TLS termination learned about a connection. */
+export interface TlsFacts {
+  /** e.g. `TLSv1.3`. */
+  readonly protocol: string;
+  /** OpenSSL cipher name, e.g. `TLS_AES_256_GCM_SHA384`. */
+  readonly cipher: string;
+  /** SNI the client asked for, if any. */
+  readonly servername: string | undefined;
+  /** ALPN protocol agreed, if any. */
+  readonly alpn: string | undefined;
+  /** The client certificate's subject CN, when one was presented. */
+  readonly peerCN: string | undefined;
+  /** The client certificate's subject alternative names (`DNS:…`, `email:…`, `URI:…`). */
+  readonly peerSAN: readonly string[];
+  /** True when a client certificate was presented and verified against the CA. */
+  readonly verified: boolean;
+  /** Why verification failed, when a certificate was presented but not verified. */
+  readonly verifyError: string | undefined;
+}
+
+/**
+ * What is known about a connection before its CONNECT: its addresses (the real client's when a
+ * PROXY header said so) and TLS facts. Transports fill it in; extractors and sinks read it.
+ */
+export interface ConnFacts {
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+  family: 'IPv4' | 'IPv6';
+  /** True when the addresses came from a PROXY protocol header. */
+  proxied: boolean;
+  tls: TlsFacts | undefined;
+  /** Name of the listener that accepted the connection. */
+  readonly listener: string;
+  /** Free space for plugins to share per-connection facts; namespace your keys. */
+  readonly attributes: Map<string, unknown>;
+}
+
+/**
+ * Runs on each accepted connection of the listeners it is configured on, in order, before the
+ * CONNECT is read. It may read from the socket (a PROXY header), update `facts`, and return the
+ * socket the next stage reads (the same, or a TLS socket over it). To refuse the connection,
+ * throw a ConnectionError (it is logged and counted under its reason).
+ */
+export interface Transport {
+  accept(socket: Socket, facts: ConnFacts): Socket | Promise<Socket>;
+  close?(): void | Promise<void>;
+}
+
 /** One client connection as the pipeline knows it once its CONNECT has been read. */
 export interface ConnInfo {
   /** Process-unique connection id, also used in logs as `conn`. */
@@ -55,6 +108,12 @@ export interface ConnInfo {
   readonly localAddress: string;
   readonly localPort: number;
   readonly family: 'IPv4' | 'IPv6';
+  /** True when the addresses came from a PROXY protocol header (Tether behind an L4 balancer). */
+  readonly proxied: boolean;
+  /** TLS facts, for connections that arrived over TLS. */
+  readonly tls: TlsFacts | undefined;
+  /** Name of the listener that accepted the connection. */
+  readonly listener: string;
   /** The parsed CONNECT packet (mqtt-packet's shape). Treat as read-only and untrusted. */
   readonly connect: IConnectPacket;
   /** MQTT protocol level: 3 (3.1), 4 (3.1.1) or 5. */
@@ -152,6 +211,8 @@ export interface PluginContext {
   readonly now: () => number;
   /** Aborted when Tether shuts down. */
   readonly signal: AbortSignal;
+  /** Every configured backend (live objects: state and connection counts change). */
+  readonly backends: readonly Backend[];
 }
 
 interface PluginBase<K extends PluginKind, O, P> {
@@ -167,13 +228,17 @@ interface PluginBase<K extends PluginKind, O, P> {
   create(ctx: PluginContext, options: O): P | Promise<P>;
 }
 
+export type TransportPlugin<O = Record<string, unknown>> = PluginBase<'transport', O, Transport>;
 export type ExtractorPlugin<O = Record<string, unknown>> = PluginBase<'extractor', O, Extractor>;
 export type StrategyPlugin<O = Record<string, unknown>> = PluginBase<'strategy', O, Strategy>;
 export type SinkPlugin<O = Record<string, unknown>> = PluginBase<'sink', O, Sink>;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type TetherPlugin = ExtractorPlugin<any> | StrategyPlugin<any> | SinkPlugin<any>;
+export type TetherPlugin = TransportPlugin<any> | ExtractorPlugin<any> | StrategyPlugin<any> | SinkPlugin<any>;
 
 /** Identity helpers: they exist so TypeScript infers the option type from the schema. */
+export function defineTransport<O>(plugin: TransportPlugin<O>): TransportPlugin<O> {
+  return plugin;
+}
 export function defineExtractor<O>(plugin: ExtractorPlugin<O>): ExtractorPlugin<O> {
   return plugin;
 }

@@ -1,16 +1,18 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { fromEvent, mergeMap, type Subscription } from 'rxjs';
+import { fromEvent, map, merge, mergeMap, type Subscription } from 'rxjs';
 import { AdminServer } from './admin/admin-server.ts';
 import type { BackendPool } from './backend/backend-pool.ts';
 import type { HealthChecker } from './backend/health-checker.ts';
 import { explain, type ExplainResult } from './explain.ts';
 import { formatHostPort, type HostPort } from './net/address.ts';
 import { listen } from './net/listen.ts';
-import { ConnectionPipeline, type PipelineDeps } from './pipeline/connection-pipeline.ts';
+import { ConnectionPipeline, type ListenerRuntime, type PipelineDeps } from './pipeline/connection-pipeline.ts';
 import type { StrategyChain } from './pipeline/strategy-chain.ts';
 import type { Stats } from './stats.ts';
 
 export interface TetherServerDeps extends PipelineDeps {
+  /** Every listener with its transport chain, in config order. */
+  readonly listeners: readonly ListenerRuntime[];
   /** Aborted on close, so plugins stop their timers. */
   readonly lifetime: AbortController;
   readonly health?: HealthChecker;
@@ -22,16 +24,15 @@ export interface TetherServerDeps extends PipelineDeps {
  */
 export class TetherServer {
   readonly #deps: TetherServerDeps;
-  readonly #server: Server;
+  readonly #servers = new Map<string, Server>();
+  readonly #bound = new Map<string, HostPort>();
   readonly #clients = new Set<Socket>();
   #admin: AdminServer | undefined;
   #subscription: Subscription | undefined;
-  #listenAddress: HostPort | undefined;
   #adminAddress: HostPort | undefined;
 
   constructor(deps: TetherServerDeps) {
     this.#deps = deps;
-    this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true });
   }
 
   get pool(): BackendPool {
@@ -46,10 +47,16 @@ export class TetherServer {
     return this.#deps.strategies;
   }
 
-  /** Where the MQTT listener is bound (the real port when 0 was asked for). */
+  /** Where the first listener ("main", the plain one, when configured) is bound: the real port when 0 was asked for. */
   get address(): HostPort {
-    if (!this.#listenAddress) throw new Error('TetherServer is not started');
-    return this.#listenAddress;
+    const first = this.#bound.values().next();
+    if (first.done) throw new Error('TetherServer is not started');
+    return first.value;
+  }
+
+  /** Where each listener is bound, by name. */
+  get addresses(): ReadonlyMap<string, HostPort> {
+    return this.#bound;
   }
 
   get adminAddress(): HostPort | undefined {
@@ -59,28 +66,37 @@ export class TetherServer {
   async start(): Promise<void> {
     const { config, log } = this.#deps;
     const pipeline = new ConnectionPipeline(this.#deps);
-    this.#subscription = fromEvent<Socket>(this.#server, 'connection')
-      .pipe(mergeMap((socket) => {
+    const accepted = this.#deps.listeners.map((listener) => {
+      const server = createServer({ allowHalfOpen: true, noDelay: true });
+      this.#servers.set(listener.name, server);
+      return fromEvent<Socket>(server, 'connection').pipe(map((socket) => ({ socket, listener })));
+    });
+    this.#subscription = merge(...accepted)
+      .pipe(mergeMap(({ socket, listener }) => {
         this.#track(socket);
-        return pipeline.handle(socket);
+        return pipeline.handle(socket, listener);
       }))
       .subscribe({ error: (err: unknown) => log.fatal({ err }, 'connection pipeline ended unexpectedly') });
-    await listen(this.#server, config.listen, '--listen (TETHER_LISTEN, config key listen)');
-    this.#deps.health?.start();
-    const bound = this.#server.address();
-    this.#listenAddress = typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : config.listen;
-    if (config.admin) {
-      this.#admin = new AdminServer({ ...this.#deps, explain: (bytes) => this.explain(bytes) });
-      try {
-        this.#adminAddress = await this.#admin.start(config.admin);
-      } catch (err) {
-        this.#admin = undefined;
-        await this.close();
-        throw err;
+    try {
+      for (const listenerConfig of config.listeners) {
+        const server = this.#servers.get(listenerConfig.name)!;
+        const option = listenerConfig.name === 'main' ? '--listen (TETHER_LISTEN, config key listen)' : `listeners[name=${listenerConfig.name}].address`;
+        await listen(server, listenerConfig.address, option);
+        const bound = server.address();
+        this.#bound.set(listenerConfig.name, typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : listenerConfig.address);
       }
+      if (config.admin) {
+        this.#admin = new AdminServer({ ...this.#deps, explain: (bytes) => this.explain(bytes) });
+        this.#adminAddress = await this.#admin.start(config.admin);
+      }
+    } catch (err) {
+      await this.close();
+      throw err;
     }
+    this.#deps.health?.start();
     log.info({
-      listen: formatHostPort(this.#listenAddress),
+      listen: formatHostPort(this.address),
+      listeners: Object.fromEntries([...this.#bound].map(([name, address]) => [name, formatHostPort(address)])),
       admin: this.#adminAddress && `http://${formatHostPort(this.#adminAddress)}`,
       backends: this.#deps.pool.all().map((b) => `${b.id}=${formatHostPort(b)}`),
       key: this.#deps.extractors.map((e) => e.name),
@@ -98,12 +114,13 @@ export class TetherServer {
   async close(): Promise<void> {
     this.#deps.lifetime.abort();
     this.#deps.health?.stop();
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const closed = [...this.#servers.values()].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const socket of this.#clients) socket.destroy();
-    await closed;
+    await Promise.all(closed);
     this.#subscription?.unsubscribe();
     await this.#admin?.close();
     await this.#deps.strategies.close();
+    for (const listener of this.#deps.listeners) for (const t of listener.transports) await t.product.close?.();
     this.#deps.log.info('tether stopped');
   }
 

@@ -2,7 +2,7 @@
 // createLogger); plain objects only where the contract is an interface (Backend).
 import type { IConnectPacket } from 'mqtt-packet';
 import { createLogger, type Logger } from '../src/logger.ts';
-import { createConnInfo } from '../src/pipeline/conn-info.ts';
+import { createConnInfo, factsOf } from '../src/pipeline/conn-info.ts';
 import type { Backend, ConnInfo } from '../src/plugin.ts';
 
 export function connect(fields: Partial<IConnectPacket> = {}): IConnectPacket {
@@ -10,7 +10,7 @@ export function connect(fields: Partial<IConnectPacket> = {}): IConnectPacket {
 }
 
 export function connInfo(fields: Partial<IConnectPacket> = {}, key?: string): ConnInfo {
-  const conn = createConnInfo(1, { remoteAddress: '127.0.0.1', remotePort: 50000, remoteFamily: 'IPv4', localAddress: '127.0.0.1', localPort: 1883 }, connect(fields));
+  const conn = createConnInfo(1, factsOf({ remoteAddress: '127.0.0.1', remotePort: 50000, remoteFamily: 'IPv4', localAddress: '127.0.0.1', localPort: 1883 }, 'test'), connect(fields));
   conn.key = key;
   return conn;
 }

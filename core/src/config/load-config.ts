@@ -7,7 +7,7 @@ import { parseHostPort } from '../net/address.ts';
 import type { BackendDefinition, HealthCheckType } from '../backend/backend-pool.ts';
 import { parseDuration } from './duration.ts';
 import { configSchema, registerFormats, type RawConfig } from './schema.ts';
-import type { ChainCondition, ChainEntry, TetherConfig } from './types.ts';
+import type { ChainCondition, ChainEntry, ListenerConfig, TetherConfig } from './types.ts';
 
 export interface ConfigSources {
   /** A JSON or YAML file (by extension: .json, .yaml, .yml). */
@@ -19,7 +19,7 @@ export interface ConfigSources {
 }
 
 /** Options whose value must be a list; convict would silently merge a mapping into the default. */
-const LIST_OPTIONS = ['backends', 'key', 'select', 'sinks', 'plugins'] as const;
+const LIST_OPTIONS = ['backends', 'key', 'select', 'sinks', 'plugins', 'listeners'] as const;
 
 /** Defaults < file < TETHER_* environment < command-line flags; every error reported at once. */
 export function loadConfig(sources: ConfigSources = {}): TetherConfig {
@@ -67,7 +67,11 @@ function readConfigFile(file: string): Record<string, unknown> {
 
 function normalize(raw: RawConfig, baseDir: string): TetherConfig {
   return Object.freeze({
-    listen: parseHostPort(raw.listen),
+    listen: raw.listen ? parseHostPort(raw.listen) : undefined,
+    listeners: [
+      ...(raw.listen ? [{ name: 'main', address: parseHostPort(raw.listen), transports: [] }] : []),
+      ...raw.listeners.map(toListener),
+    ],
     admin: raw.admin ? parseHostPort(raw.admin, '127.0.0.1') : undefined,
     backends: raw.backends.map(toBackend),
     key: raw.key.map(toChainEntry),
@@ -96,6 +100,11 @@ function normalize(raw: RawConfig, baseDir: string): TetherConfig {
     log: { level: raw.log.level },
     baseDir,
   });
+}
+
+function toListener(entry: unknown): ListenerConfig {
+  const { name, address, transports } = entry as { name?: string; address: string; transports?: unknown[] };
+  return { name: name ?? address, address: parseHostPort(address), transports: (transports ?? []).map(toChainEntry) };
 }
 
 function toChainEntry(entry: unknown): ChainEntry {

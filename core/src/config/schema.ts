@@ -10,6 +10,7 @@ import { CHAIN_CONDITIONS } from './types.ts';
  */
 export interface RawConfig {
   listen: string;
+  listeners: unknown[];
   admin: string;
   backends: unknown[];
   key: unknown[];
@@ -59,6 +60,34 @@ const chain = (val: unknown): void => {
     assert(options === undefined || (typeof options === 'object' && options !== null), `[${i}].options must be an object`);
     assert(when === undefined || CHAIN_CONDITIONS.includes(when as never), `[${i}].when must be one of ${CHAIN_CONDITIONS.join(', ')}`);
     assert(Object.keys(rest).length === 0, `[${i}] has unknown keys: ${Object.keys(rest).join(', ')} (allowed: use, options, when)`);
+  });
+};
+
+/** A listener is `{ name?, address, transports? }`; transports is a chain like `select`. */
+const listeners = (val: unknown): void => {
+  assert(Array.isArray(val), 'must be a list of { name, address, transports } objects');
+  const names = new Set<string>();
+  val.forEach((entry, i) => {
+    assert(entry && typeof entry === 'object' && !Array.isArray(entry), `[${i}] must be a { name, address, transports } object`);
+    const { name, address, transports, ...rest } = entry as Record<string, unknown>;
+    assert(Object.keys(rest).length === 0, `[${i}] has unknown keys: ${Object.keys(rest).join(', ')} (allowed: name, address, transports)`);
+    assert(typeof address === 'string', `[${i}].address must be a "host:port" string`);
+    try {
+      parseHostPort(address);
+    } catch (err) {
+      throw new Error(`[${i}].address ${(err as Error).message}`);
+    }
+    const id = name ?? address;
+    assert(typeof id === 'string' && id.length > 0 && id !== 'main', `[${i}].name must be a non-empty string other than "main"`);
+    assert(!names.has(id), `[${i}].name "${id}" is used twice`);
+    names.add(id);
+    if (transports !== undefined) {
+      try {
+        chain(transports);
+      } catch (err) {
+        throw new Error(`[${i}].transports${(err as Error).message}`);
+      }
+    }
   });
 };
 
@@ -114,15 +143,22 @@ export function registerFormats(): void {
     'duration-text': { validate: duration },
     'plugin-chain': { validate: chain, coerce: splitList },
     'backend-list': { validate: backends, coerce: splitList },
+    'listener-list': { validate: listeners, coerce: (val: unknown) => (typeof val === 'string' ? (JSON.parse(val) as unknown) : val) },
   });
 }
 
 export const configSchema: Schema<RawConfig> = {
   listen: {
-    doc: 'Address the MQTT listener binds, as host:port ([::1]:port for IPv6). Use 0.0.0.0:1883 to serve other hosts.',
-    format: 'host-port',
+    doc: 'Address of the plain MQTT listener (named "main"), as host:port ([::1]:port for IPv6); empty for none. Use 0.0.0.0:1883 to serve other hosts.',
+    format: 'optional-host-port',
     default: '127.0.0.1:1883',
     env: 'TETHER_LISTEN',
+  },
+  listeners: {
+    doc: 'More listeners, each { name, address, transports }: transports is a chain run on every accepted connection before its CONNECT is read (proxy-in, tls).',
+    format: 'listener-list',
+    default: [],
+    env: 'TETHER_LISTENERS',
   },
   admin: {
     doc: 'Address of the admin HTTP API (stick table, stats, backends) as host:port; empty turns it off. Keep it on loopback.',

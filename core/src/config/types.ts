@@ -18,8 +18,17 @@ export interface ChainEntry {
 }
 
 /** The validated, normalized configuration the rest of Tether reads. Durations are milliseconds. */
+export interface ListenerConfig {
+  readonly name: string;
+  readonly address: HostPort;
+  readonly transports: readonly ChainEntry[];
+}
+
 export interface TetherConfig {
-  readonly listen: HostPort;
+  /** The plain listener's address (`listen`), if any. */
+  readonly listen: HostPort | undefined;
+  /** Every listener; the plain `listen` address, when set, is the one named "main". */
+  readonly listeners: readonly ListenerConfig[];
   readonly admin: HostPort | undefined;
   readonly backends: readonly BackendDefinition[];
   readonly key: readonly ChainEntry[];

@@ -44,7 +44,7 @@ export async function createTether(options: TetherOptions): Promise<{ container:
   });
 
   for (const specifier of config.plugins) await importPluginModule(specifier, { registry, baseDir: config.baseDir });
-  const loader = { registry, baseDir: config.baseDir, log, stats, now, signal: lifetime.signal };
+  const loader = { registry, baseDir: config.baseDir, log, stats, now, signal: lifetime.signal, backends: pool.all() };
   const strategies = await buildChain('strategy', config.select, loader);
   const last = strategies.at(-1);
   if (!last || !last.product.alwaysAnswers || (last.when ?? 'always') !== 'always') {
@@ -53,6 +53,10 @@ export async function createTether(options: TetherOptions): Promise<{ container:
   container.register(Tokens.StrategyChain, { useValue: new StrategyChain(strategies, log) });
   container.register(Tokens.ExtractorChain, { useValue: await buildChain('extractor', config.key, loader) });
   container.register(Tokens.SinkChain, { useValue: await buildChain('sink', config.sinks, loader) });
+  const listeners = [];
+  for (const listener of config.listeners) listeners.push({ name: listener.name, transports: await buildChain('transport', listener.transports, loader) });
+  if (listeners.length === 0) throw new ConfigError('no listener: set listen (TETHER_LISTEN, --listen) or add listeners');
+  container.register(Tokens.Listeners, { useValue: listeners });
   container.register(Tokens.Server, {
     useFactory: instanceCachingFactory((c) => new TetherServer({
       config: resolve(c, Tokens.Config),
@@ -64,6 +68,7 @@ export async function createTether(options: TetherOptions): Promise<{ container:
       sinks: resolve(c, Tokens.SinkChain),
       lifetime: resolve(c, Tokens.Lifetime),
       health: resolve(c, Tokens.HealthChecker),
+      listeners: resolve(c, Tokens.Listeners),
     })),
   });
   return { container, server: resolve(container, Tokens.Server) };

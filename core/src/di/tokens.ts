@@ -3,6 +3,7 @@ import type { InjectionToken } from 'tsyringe';
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { HealthChecker } from '../backend/health-checker.ts';
 import type { TetherConfig } from '../config/types.ts';
+import type { ListenerRuntime } from '../pipeline/connection-pipeline.ts';
 import type { StrategyChain } from '../pipeline/strategy-chain.ts';
 import type { Extractor, Sink } from '../plugin.ts';
 import type { Named } from '../plugins/plugin-loader.ts';
@@ -30,5 +31,6 @@ export const Tokens = {
   ExtractorChain: token<readonly Named<Extractor>[]>('tether.ExtractorChain'),
   StrategyChain: token<StrategyChain>('tether.StrategyChain'),
   SinkChain: token<readonly Named<Sink>[]>('tether.SinkChain'),
+  Listeners: token<readonly ListenerRuntime[]>('tether.Listeners'),
   Server: token<TetherServer>('tether.Server'),
 } as const;

@@ -7,25 +7,43 @@ export interface Endpoints {
   readonly localPort?: number | undefined;
 }
 import type { IConnectPacket } from 'mqtt-packet';
-import type { ConnInfo } from '../plugin.ts';
+import type { ConnFacts, ConnInfo } from '../plugin.ts';
 
-/** Builds the per-connection facts plugins see, once the CONNECT has been read. */
-export function createConnInfo(id: number, socket: Endpoints, packet: IConnectPacket, dryRun = false): ConnInfo {
-  const protocolVersion = (packet.protocolVersion ?? 4) as 3 | 4 | 5;
+/** The facts of a freshly accepted socket, before any transport has run. */
+export function factsOf(socket: Endpoints, listener: string): ConnFacts {
   return {
-    id,
     remoteAddress: socket.remoteAddress ?? '',
     remotePort: socket.remotePort ?? 0,
     localAddress: socket.localAddress ?? '',
     localPort: socket.localPort ?? 0,
     family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
+    proxied: false,
+    tls: undefined,
+    listener,
+    attributes: new Map(),
+  };
+}
+
+/** Builds the per-connection facts plugins see, once the CONNECT has been read. */
+export function createConnInfo(id: number, facts: ConnFacts, packet: IConnectPacket, dryRun = false): ConnInfo {
+  const protocolVersion = (packet.protocolVersion ?? 4) as 3 | 4 | 5;
+  return {
+    id,
+    remoteAddress: facts.remoteAddress,
+    remotePort: facts.remotePort,
+    localAddress: facts.localAddress,
+    localPort: facts.localPort,
+    family: facts.family,
+    proxied: facts.proxied,
+    tls: facts.tls,
+    listener: facts.listener,
     connect: packet,
     protocolVersion,
     persistentSession: isPersistent(packet, protocolVersion),
     key: undefined,
     keySource: undefined,
     dryRun,
-    attributes: new Map(),
+    attributes: facts.attributes,
   };
 }
 

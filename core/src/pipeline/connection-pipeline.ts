@@ -6,11 +6,11 @@ import type { BackendPool } from '../backend/backend-pool.ts';
 import type { TetherConfig } from '../config/types.ts';
 import { ConnectionError, describe, NoBackendError, PluginHookError, UpstreamConnectError } from '../errors.ts';
 import { serverUnavailableConnack } from '../mqtt/connack.ts';
-import type { Backend, ConnInfo, Extractor, Sink } from '../plugin.ts';
+import type { Backend, ConnFacts, ConnInfo, Extractor, Sink, Transport } from '../plugin.ts';
 import type { Named } from '../plugins/plugin-loader.ts';
 import { sniffConnect, type Sniffed } from '../sniff/sniff-socket.ts';
 import type { Stats } from '../stats.ts';
-import { createConnInfo } from './conn-info.ts';
+import { createConnInfo, factsOf } from './conn-info.ts';
 import { identify } from './identify.ts';
 import { splice } from './splice.ts';
 import type { StrategyChain } from './strategy-chain.ts';
@@ -26,6 +26,12 @@ interface Dispatched {
   readonly strategy: string;
   readonly upstreamSocket: Socket;
   readonly upstream: Duplex;
+}
+
+/** A listener as the pipeline sees it: its name and its transport chain. */
+export interface ListenerRuntime {
+  readonly name: string;
+  readonly transports: readonly Named<Transport>[];
 }
 
 export interface PipelineDeps {
@@ -51,28 +57,48 @@ export class ConnectionPipeline {
     this.#deps = deps;
   }
 
-  handle(client: Socket): Observable<void> {
+  handle(raw: Socket, listener: ListenerRuntime): Observable<void> {
     const { config, stats } = this.#deps;
     const id = this.#nextId++;
     const log = this.#deps.log.child({ conn: id });
-    // Read now: Node forgets the peer's address once the socket has failed.
-    const remote = client.remoteAddress;
+    const facts = factsOf(raw, listener.name);
+    // The client is the raw socket until a transport (TLS) hands back another one.
+    let client = raw;
     stats.inc('connections_accepted');
     // A reset during any stage must not become an uncaught 'error'; the stages observe it themselves.
-    client.on('error', () => undefined);
-    return defer(() => sniffConnect(client, config.sniff)).pipe(
-      map((sniffed) => this.#identify(id, client, sniffed, log)),
+    raw.on('error', () => undefined);
+    return defer(() => from(this.#transports(raw, listener, facts))).pipe(
+      mergeMap((socket) => {
+        client = socket;
+        return sniffConnect(socket, config.sniff);
+      }),
+      map((sniffed) => this.#identify(id, facts, sniffed, log)),
       mergeMap(({ conn, sniffed }) => from(this.#dispatch(client, conn, sniffed, log))),
       map((dispatched) => this.#splice(client, dispatched, log)),
       catchError((err: unknown) => {
-        this.#reject(client, remote, err, log);
+        this.#reject(client, facts, err, log);
         return EMPTY;
       }),
     );
   }
 
-  #identify(id: number, client: Socket, sniffed: Sniffed, log: Logger): { conn: ConnInfo; sniffed: Sniffed } {
-    const conn = createConnInfo(id, client, sniffed.packet);
+  /** The accept stage: each of the listener's transports in order (PROXY header, then TLS). */
+  async #transports(raw: Socket, listener: ListenerRuntime, facts: ConnFacts): Promise<Socket> {
+    let socket = raw;
+    for (const { name, product } of listener.transports) {
+      try {
+        socket = await product.accept(socket, facts);
+      } catch (err) {
+        if (err instanceof ConnectionError) throw err;
+        throw new PluginHookError(name, 'accept', err);
+      }
+      if (socket !== raw) socket.on('error', () => undefined);
+    }
+    return socket;
+  }
+
+  #identify(id: number, facts: ConnFacts, sniffed: Sniffed, log: Logger): { conn: ConnInfo; sniffed: Sniffed } {
+    const conn = createConnInfo(id, facts, sniffed.packet);
     identify(conn, this.#deps.extractors);
     if (log.isLevelEnabled('debug')) {
       log.debug({ mqtt: { clientId: sniffed.packet.clientId.slice(0, 128), username: sniffed.packet.username?.slice(0, 128) }, protocolVersion: conn.protocolVersion, key: conn.key?.slice(0, 128), keySource: conn.keySource }, 'connect sniffed');
@@ -151,12 +177,12 @@ export class ConnectionPipeline {
     log.debug({ backend: d.backend.id, strategy: d.strategy }, 'spliced');
   }
 
-  #reject(client: Socket, remote: string | undefined, err: unknown, log: Logger): void {
+  #reject(client: Socket, facts: ConnFacts, err: unknown, log: Logger): void {
     const { stats } = this.#deps;
     const reason = err instanceof ConnectionError ? err.reason : isReset(err) ? 'client_reset' : 'internal_error';
     stats.inc('connections_rejected');
     stats.inc(`rejected_${reason}`);
-    const fields = { reason, code: err instanceof ConnectionError ? err.code : (err as NodeJS.ErrnoException)?.code, remote, err: describe(err) };
+    const fields = { reason, code: err instanceof ConnectionError ? err.code : (err as NodeJS.ErrnoException)?.code, remote: facts.remoteAddress, listener: facts.listener, err: describe(err) };
     if (reason === 'internal_error') log.error(fields, 'connection closed');
     else log.warn(fields, 'connection rejected');
     if (err instanceof NoBackendError && err.protocolVersion !== undefined) return refuse(client, err.protocolVersion);

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { ChainCondition, ChainEntry } from '../config/types.ts';
 import { describe, PluginError } from '../errors.ts';
 import type { Stats } from '../stats.ts';
-import type { Extractor, PluginContext, PluginKind, Sink, Strategy, TetherPlugin } from '../plugin.ts';
+import type { Backend, Extractor, PluginContext, PluginKind, Sink, Strategy, TetherPlugin, Transport } from '../plugin.ts';
 import { isPlugin, PluginRegistry } from './plugin-registry.ts';
 
 /** How long a plugin's create() may take before start fails (Fastify's pluginTimeout). */
@@ -20,6 +20,7 @@ export interface Named<T> {
 }
 
 interface Products {
+  transport: Transport;
   extractor: Extractor;
   strategy: Strategy;
   sink: Sink;
@@ -32,6 +33,7 @@ export interface LoaderContext {
   readonly stats: Stats;
   readonly now: () => number;
   readonly signal: AbortSignal;
+  readonly backends: readonly Backend[];
 }
 
 /** Imports a plugin module (a path or a package name) and registers every plugin it exports. */
@@ -73,6 +75,7 @@ export async function buildChain<K extends PluginKind>(kind: K, entries: readonl
       stats: ctx.stats.scope(plugin.name.replace(/[^a-zA-Z0-9]+/g, '_')),
       now: ctx.now,
       signal: ctx.signal,
+      backends: ctx.backends,
     };
     const product = await withTimeout(Promise.resolve().then(() => plugin.create(context, options as never)), plugin.name);
     chain.push({ name: plugin.name, product: product as Products[K], when: entry.when ?? 'always' });

@@ -105,7 +105,8 @@ describe('tcp check', () => {
     expectFailure(result, 'connect failed: ECONNREFUSED');
   });
 
-  it('fails with a timeout when the connect never completes (listener whose accept queue is full)', async () => {
+  // Linux drops SYNs to a listener whose accept queue is full; other kernels may answer with a reset.
+  it.skipIf(process.platform !== 'linux')('fails with a timeout when the connect never completes (listener whose accept queue is full)', async () => {
     // A listener in a worker thread whose event loop is blocked never accepts, so once its small
     // accept queue is full the kernel drops further SYNs and connects hang. The probes themselves
     // fill the queue (a connection closed by the client stays queued until accepted): the first
@@ -233,7 +234,7 @@ describe('mqtt check', () => {
     const header = V2ProxyProtocol.parse(new Uint8Array(conn.raw));
     expect(header.command).toBe(Command.LOCAL);
     expect(header.addressFamilyType).toBe(AddressFamilyType.UNSPEC);
-    expect(Buffer.from(header.data).equals(conn.raw.subarray(16))).toBe(true);
+    expect(Buffer.from(header.data ?? []).equals(conn.raw.subarray(16))).toBe(true);
     expect(conn.raw[16]).toBe(0x10); // CONNECT's fixed header right after the 16-byte LOCAL block
     expect(conn.packets[0]).toMatchObject({ cmd: 'connect', clientId: 'hc-probe' });
   });

@@ -239,7 +239,7 @@ describe('loadConfig precedence: overrides > environment > file > defaults', () 
       env: { TETHER_LISTEN: '127.0.0.1:1002', TETHER_RETRIES: '3' },
       overrides: { listen: '127.0.0.1:1003' },
     });
-    expect(config.listen.port).toBe(1003); // file, env and override: override wins
+    expect(config.listen?.port).toBe(1003); // file, env and override: override wins
     expect(config.retries).toBe(3); // file and env: env wins
     expect(config.log.level).toBe('debug'); // file only
     expect(config.embedded.brokers).toBe(5); // file only

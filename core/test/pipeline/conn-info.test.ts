@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createConnInfo, isPersistent } from '../../src/pipeline/conn-info.ts';
+import { createConnInfo, factsOf, isPersistent } from '../../src/pipeline/conn-info.ts';
 import { connect } from '../fixtures.ts';
 
 // Whether a session outlives the connection decides if moving the client to another broker loses
@@ -29,7 +29,7 @@ describe('isPersistent', () => {
 describe('createConnInfo', () => {
   it('copies the socket endpoints and the CONNECT facts', () => {
     const packet = connect({ protocolVersion: 5, clientId: 'dev', clean: false, properties: { sessionExpiryInterval: 10 } });
-    const conn = createConnInfo(7, { remoteAddress: '::1', remotePort: 4000, remoteFamily: 'IPv6', localAddress: '::1', localPort: 1883 }, packet);
+    const conn = createConnInfo(7, factsOf({ remoteAddress: '::1', remotePort: 4000, remoteFamily: 'IPv6', localAddress: '::1', localPort: 1883 }, 'main'), packet);
     expect(conn).toMatchObject({
       id: 7, remoteAddress: '::1', remotePort: 4000, localAddress: '::1', localPort: 1883, family: 'IPv6',
       protocolVersion: 5, persistentSession: true, key: undefined, keySource: undefined,
@@ -39,19 +39,19 @@ describe('createConnInfo', () => {
   });
 
   it('fills missing endpoints (a destroyed socket) with empty values and IPv4', () => {
-    const conn = createConnInfo(1, {}, connect());
+    const conn = createConnInfo(1, factsOf({}, 'main'), connect());
     expect(conn).toMatchObject({ remoteAddress: '', remotePort: 0, localAddress: '', localPort: 0, family: 'IPv4' });
   });
 
   it('assumes 3.1.1 when the packet has no protocol version', () => {
-    const conn = createConnInfo(1, {}, connect({ protocolVersion: undefined, clean: false }));
+    const conn = createConnInfo(1, factsOf({}, 'main'), connect({ protocolVersion: undefined, clean: false }));
     expect(conn.protocolVersion).toBe(4);
     expect(conn.persistentSession).toBe(true);
   });
 
   it('gives every connection its own attributes map', () => {
-    const a = createConnInfo(1, {}, connect());
-    const b = createConnInfo(2, {}, connect());
+    const a = createConnInfo(1, factsOf({}, 'main'), connect());
+    const b = createConnInfo(2, factsOf({}, 'main'), connect());
     a.attributes.set('x', 1);
     expect(b.attributes.has('x')).toBe(false);
   });

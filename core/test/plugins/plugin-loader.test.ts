@@ -55,7 +55,7 @@ const strategy = (name: string, extra: Partial<TetherPlugin> = {}): TetherPlugin
 
 function loader(registry = new PluginRegistry(), baseDir = dir): LoaderContext & { stats: Stats; controller: AbortController } {
   const controller = new AbortController();
-  return { registry, baseDir, log: createLogger('silent'), stats: new Stats(), now: () => 1234, signal: controller.signal, controller };
+  return { registry, baseDir, log: createLogger('silent'), stats: new Stats(), now: () => 1234, signal: controller.signal, backends: [], controller };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<PluginError> {

@@ -61,7 +61,7 @@ describe('PluginRegistry', () => {
   it.each(['filter', undefined, 'Strategy'])('rejects kind %j with TETHER_ERR_PLUGIN_KIND listing the kinds', (kind) => {
     const err = registerError(new PluginRegistry(), strategy('odd', { kind }));
     expect(err.code).toBe('TETHER_ERR_PLUGIN_KIND');
-    expect(err.message).toContain('expected one of extractor, strategy, sink');
+    expect(err.message).toContain('expected one of transport, extractor, strategy, sink');
   });
 
   it('rejects a plugin whose create is not a function', () => {

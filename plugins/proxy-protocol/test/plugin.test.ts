@@ -1,3 +1,4 @@
+import { testConn } from '@tether/core/testing';
 import { PassThrough } from 'node:stream';
 import { createLogger, PLUGIN_API_VERSION, Stats, validateOptions, type Backend, type ConnInfo, type Sink } from '@tether/core';
 import { describe, expect, it } from 'vitest';
@@ -10,15 +11,12 @@ import { canonicalV6, decode } from './decode.ts';
 const backend = (sendProxy: Backend['sendProxy']): Backend =>
   ({ id: `b-${sendProxy}`, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy, maxconn: 0, activeConnections: 0 });
 
-const conn = (remoteAddress: string, remotePort: number, localAddress: string, localPort: number): ConnInfo => ({
-  id: 1, remoteAddress, remotePort, localAddress, localPort, family: remoteAddress.includes(':') ? 'IPv6' : 'IPv4',
-  connect: { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: 'c' },
-  protocolVersion: 4, persistentSession: false, key: 'c', keySource: 'client-id', dryRun: false, attributes: new Map(),
-});
+const conn = (remoteAddress: string, remotePort: number, localAddress: string, localPort: number): ConnInfo =>
+  testConn({ key: 'c', keySource: 'client-id', connect: { clientId: 'c' }, facts: { remoteAddress, remotePort, localAddress, localPort, family: remoteAddress.includes(':') ? 'IPv6' : 'IPv4' } });
 
 async function make(): Promise<{ sink: Sink; stats: Stats }> {
   const stats = new Stats();
-  const ctx = { log: createLogger('silent'), stats: stats.scope('proxy_protocol'), now: Date.now, signal: new AbortController().signal };
+  const ctx = { log: createLogger('silent'), stats: stats.scope('proxy_protocol'), now: Date.now, signal: new AbortController().signal, backends: [] };
   return { sink: await proxyProtocol.create(ctx, validateOptions(proxyProtocol, {})), stats };
 }
 

@@ -1,3 +1,4 @@
+import { testConn, type TestConnOptions } from '@tether/core/testing';
 import { createLogger, PLUGIN_API_VERSION, Stats, validateOptions, type Backend, type ConnInfo, type Strategy } from '@tether/core';
 import { describe, expect, it } from 'vitest';
 import leastConnections from '../src/index.ts';
@@ -5,14 +6,10 @@ import leastConnections from '../src/index.ts';
 const backend = (id: string, activeConnections = 0): Backend =>
   ({ id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections });
 
-const conn = (key: string | undefined): ConnInfo => ({
-  id: 1, remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, family: 'IPv4',
-  connect: { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: key ?? '' },
-  protocolVersion: 4, persistentSession: false, key, keySource: undefined, dryRun: false, attributes: new Map(),
-});
+const conn = (key: string | undefined): ConnInfo => testConn({ key, keySource: undefined, connect: { clientId: key ?? '' } } as TestConnOptions);
 
 async function make(): Promise<Strategy> {
-  const ctx = { log: createLogger('silent'), stats: new Stats().scope('least_connections'), now: Date.now, signal: new AbortController().signal };
+  const ctx = { log: createLogger('silent'), stats: new Stats().scope('least_connections'), now: Date.now, signal: new AbortController().signal, backends: [] };
   return leastConnections.create(ctx, validateOptions(leastConnections, {}) as never);
 }
 

@@ -4,7 +4,7 @@ import { rendezvousHash } from '../src/plugin.ts';
 
 const backend = (id: string): Backend => ({ id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections: 0 });
 const conn = (key: string | undefined): ConnInfo => ({ key } as ConnInfo);
-const ctx = () => ({ log: createLogger('silent'), stats: new Stats().scope('rendezvous_hash'), now: Date.now, signal: new AbortController().signal });
+const ctx = () => ({ log: createLogger('silent'), stats: new Stats().scope('rendezvous_hash'), now: Date.now, signal: new AbortController().signal, backends: [] });
 
 describe('rendezvous-hash plugin', () => {
   it('abstains for a keyless client, so the chain falls through', async () => {

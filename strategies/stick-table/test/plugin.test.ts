@@ -1,3 +1,4 @@
+import { testConn } from '@tether/core/testing';
 import { createLogger, PLUGIN_API_VERSION, Stats, validateOptions, type Backend, type ConnInfo, type Strategy } from '@tether/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import stickTable from '../src/index.ts';
@@ -12,11 +13,7 @@ const BOTH = [A, B];
 
 let nextId = 1;
 function conn(key: string | undefined): ConnInfo {
-  return {
-    id: nextId++, remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, family: 'IPv4',
-    connect: { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: key ?? '' },
-    protocolVersion: 4, persistentSession: false, key, keySource: key ? 'client-id' : undefined, dryRun: false, attributes: new Map(),
-  };
+  return testConn({ id: nextId++, ...(key !== undefined ? { key, keySource: 'client-id' } : {}), connect: { clientId: key ?? '' } });
 }
 
 const lifetimes: AbortController[] = [];
@@ -30,7 +27,7 @@ async function make(options: Record<string, unknown> = {}) {
   const stats = new Stats();
   const lifetime = new AbortController();
   lifetimes.push(lifetime);
-  const ctx = { log: createLogger('silent'), stats: stats.scope('stick_table'), now: () => clock.t, signal: lifetime.signal };
+  const ctx = { log: createLogger('silent'), stats: stats.scope('stick_table'), now: () => clock.t, signal: lifetime.signal, backends: [] };
   const strategy: Strategy = await stickTable.create(ctx, validateOptions(stickTable, options) as never);
   const count = (name: string): number => stats.get(`stick_table_${name}`);
   const entries = () => strategy.table!().entries;

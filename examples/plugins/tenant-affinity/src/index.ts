@@ -16,7 +16,7 @@ export const TENANT_ATTRIBUTE = 'tenant-affinity:tenant';
 /** Convict format of `tenants`: throwing here makes Tether refuse to start, naming plugin and option. */
 function tenantsFormat(value: unknown): void {
   if (value === null || value === undefined) throw new Error('is required: a mapping of tenant name to a list of backend names, e.g. { acme: [b1, b2] }');
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (typeof value !== 'object' || Array.isArray(value)) {
     throw new Error('must be a mapping of tenant name to a list of backend names, e.g. { acme: [b1, b2] }');
   }
   const entries = Object.entries(value);

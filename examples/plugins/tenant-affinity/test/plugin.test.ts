@@ -1,26 +1,25 @@
 import { createLogger, PLUGIN_API_VERSION, PluginError, Stats, validateOptions, type Backend, type ConnInfo, type Strategy } from '@tether/core';
+import { testBackend, testConn } from '@tether/core/testing';
 import { describe, expect, it } from 'vitest';
 import tenantAffinity, { TENANT_ATTRIBUTE } from '../src/index.ts';
 
 // The plugin as the core drives it: options validated by its own schema (validateOptions is the
 // function Tether's loader calls), create() given a context, then select() per connection.
 
-const backend = (id: string, activeConnections = 0): Backend => ({
-  id, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections,
-});
+const backend = (id: string, activeConnections = 0): Backend => testBackend(id, { activeConnections });
 const [B1, B2, B3, OTHER] = [backend('b1'), backend('b2'), backend('b3'), backend('other')];
 const ALL = [B1, B2, B3, OTHER];
 const TENANTS = { acme: ['b1', 'b2'], globex: ['b3'] };
 
 let nextId = 1;
 /** A connection as the pipeline builds it; the key is the client id, as with the default `key: [client-id]`. */
-function conn(username: string | undefined, clientId = `client-${nextId}`, extra: Partial<ConnInfo> = {}): ConnInfo {
-  return {
-    id: nextId++, remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, family: 'IPv4',
-    connect: { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId, ...(username === undefined ? {} : { username }) },
-    protocolVersion: 4, persistentSession: false, key: clientId || undefined, keySource: clientId ? 'client-id' : undefined,
-    dryRun: false, attributes: new Map(), ...extra,
-  };
+function conn(username: string | undefined, clientId = `client-${nextId}`, dryRun = false): ConnInfo {
+  return testConn({
+    id: nextId++,
+    connect: { clientId, ...(username === undefined ? {} : { username }) },
+    ...(clientId ? { key: clientId, keySource: 'client-id' } : {}),
+    dryRun,
+  });
 }
 
 /** The options of the README's example: both `acme:device` and `acme/device` name tenant acme. */
@@ -28,7 +27,7 @@ const OPTIONS = { tenants: TENANTS, separator: [':', '/'] };
 
 async function make(options: Record<string, unknown> = OPTIONS) {
   const stats = new Stats();
-  const ctx = { log: createLogger('silent'), stats: stats.scope('tenant_affinity'), now: Date.now, signal: new AbortController().signal };
+  const ctx = { log: createLogger('silent'), stats: stats.scope('tenant_affinity'), now: Date.now, signal: new AbortController().signal, backends: [] };
   const strategy: Strategy = await tenantAffinity.create(ctx, validateOptions(tenantAffinity, options) as never);
   const count = (name: string): number => stats.get(`tenant_affinity_${name}`);
   /** The backend chosen, or 'abstain'. */
@@ -172,9 +171,9 @@ describe('select', () => {
 
   it('in a dry run (tether explain) decides the same but counts nothing', async () => {
     const { pick, count } = await make();
-    expect(await pick(conn('globex:x', 'c1', { dryRun: true }))).toBe(B3);
-    expect(await pick(conn('initech:x', 'c2', { dryRun: true }))).toBe('abstain');
-    expect(await pick(conn(undefined, 'c3', { dryRun: true }))).toBe('abstain');
+    expect(await pick(conn('globex:x', 'c1', true))).toBe(B3);
+    expect(await pick(conn('initech:x', 'c2', true))).toBe('abstain');
+    expect(await pick(conn(undefined, 'c3', true))).toBe('abstain');
     expect([count('selected'), count('unknown_tenant'), count('no_tenant')]).toEqual([0, 0, 0]);
   });
 });

@@ -1,10 +1,9 @@
 import type { Backend } from '@tether/core';
+import { testBackend } from '@tether/core/testing';
 import { describe, expect, it } from 'vitest';
 import { hash32, leastLoaded, offeredMembers, rendezvous, tenantOf } from '../src/tenant.ts';
 
-const backend = (id: string, activeConnections = 0, weight = 1): Backend => ({
-  id, host: '127.0.0.1', port: 1, weight, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections,
-});
+const backend = (id: string, activeConnections = 0, weight = 1): Backend => testBackend(id, { activeConnections, weight });
 
 describe('tenantOf', () => {
   const both = [':', '/'];
