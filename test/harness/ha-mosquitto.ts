@@ -84,11 +84,6 @@ export class HaMosquitto {
     return `${this.name}=127.0.0.1:${this.port}`;
   }
 
-  /** Log lines of the current (or last) run. */
-  get log(): readonly string[] {
-    return this.runs.at(-1) ?? [];
-  }
-
   /** Client ids this broker logged as connecting, over every run, with their clean flag. */
   connections(): { clientId: string; clean: boolean; run: number }[] {
     return this.runs.flatMap((lines, run) => lines.flatMap((line) => {

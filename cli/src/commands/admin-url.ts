@@ -1,4 +1,4 @@
-import { formatHostPort, loadConfig } from '@tether/core';
+import { formatHostPort, loadConfig, TetherError } from '@tether/core';
 import { configSources, UsageError, type FlagValues } from '../args.ts';
 
 /** The admin API base URL: --admin (host:port or URL), else the config's admin address. */
@@ -17,8 +17,17 @@ export async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
     res = await fetch(url, init);
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new UsageError(`cannot reach the admin API at ${url} (${cause}); is tether running with --admin?`);
+    throw new TetherError('TETHER_ERR_ADMIN', `cannot reach the admin API at ${url} (${cause}); is tether running with --admin?`);
   }
-  if (!res.ok) throw new UsageError(`admin API ${url} answered ${res.status}: ${await res.text()}`);
+  if (!res.ok) {
+    const text = await res.text();
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { error?: string }).error ?? text;
+    } catch {
+      // not JSON: show it as it is
+    }
+    throw new TetherError('TETHER_ERR_ADMIN', `admin API ${url} answered ${res.status}: ${message}`);
+  }
   return (await res.json()) as T;
 }
