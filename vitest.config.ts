@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 // `npx vitest run --project @tether/core` one. `extends: true` makes each project inherit the
 // timeouts below (projects given as bare globs would not).
 // The example third-party plugins are not workspaces, but their tests run with everyone else's.
-const packages = ['core', 'cli', 'test', ...['plugins', 'strategies', 'examples/plugins'].flatMap((dir) => readdirSync(dir).map((name) => `${dir}/${name}`))]
+const packages = ['core', 'cli', 'bench', 'test', ...['plugins', 'strategies', 'examples/plugins'].flatMap((dir) => readdirSync(dir).map((name) => `${dir}/${name}`))]
   .filter((dir) => existsSync(`${dir}/package.json`));
 
 export default defineConfig({

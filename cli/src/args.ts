@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ConfigSources } from '@tether/core';
 
@@ -17,6 +18,11 @@ export const CONFIG_FLAGS = {
   'sniff-timeout': { type: 'string' },
   'sniff-max-bytes': { type: 'string' },
   'log-level': { type: 'string' },
+  'tls-listen': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-verify': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -64,6 +70,36 @@ export function configSources(values: FlagValues): ConfigSources {
     'sniff.timeout': values['sniff-timeout'],
     'sniff.maxBytes': int('sniff-max-bytes', values['sniff-max-bytes']),
     'log.level': values['log-level'],
+    listeners: tlsListeners(values),
   };
   return { file: values.config as string | undefined, overrides };
+}
+
+const TLS_FLAGS = ['tls-cert', 'tls-key', 'tls-ca', 'tls-verify'] as const;
+
+/**
+ * The TLS quick start: --tls-listen with --tls-cert and --tls-key (plus --tls-ca for client
+ * certificates) is one listener named "tls" running the tls transport, next to the plain
+ * --listen one. Like --backend for backends, it replaces the file's `listeners`. Paths are made
+ * absolute here, from the directory tether is started in.
+ */
+function tlsListeners(values: FlagValues): unknown[] | undefined {
+  const str = (flag: string): string | undefined => (typeof values[flag] === 'string' ? (values[flag] as string) : undefined);
+  const listen = str('tls-listen');
+  if (listen === undefined) {
+    const stray = TLS_FLAGS.find((flag) => values[flag] !== undefined);
+    if (stray) throw new UsageError(`--${stray} needs --tls-listen HOST:PORT`);
+    return undefined;
+  }
+  const cert = str('tls-cert');
+  const key = str('tls-key');
+  if (!cert || !key) throw new UsageError('--tls-listen needs --tls-cert FILE and --tls-key FILE');
+  const ca = str('tls-ca');
+  // A CA bundle is only for checking client certificates, so giving one asks for them.
+  const verify = str('tls-verify') ?? (ca ? 'required' : 'none');
+  if (!['none', 'optional', 'required'].includes(verify)) throw new UsageError(`--tls-verify must be one of none, optional, required; got "${verify}"`);
+  if (verify !== 'none' && !ca) throw new UsageError(`--tls-verify ${verify} needs --tls-ca FILE, the CA that client certificates must chain to`);
+  if (verify === 'none' && ca) throw new UsageError('--tls-ca with --tls-verify none: client certificates would never be asked for; drop one of them');
+  const options = { cert: resolve(cert), key: resolve(key), ...(ca ? { ca: resolve(ca), verify } : {}) };
+  return [{ name: 'tls', address: listen, transports: [{ use: 'tls', options }] }];
 }

@@ -1,6 +1,7 @@
 import { PluginRegistry, type TetherPlugin } from '@tether/core';
 import mqttKeys from '@tether/plugin-mqtt-keys';
-import proxyProtocol from '@tether/plugin-proxy-protocol';
+import proxyProtocol, { proxyIn } from '@tether/plugin-proxy-protocol';
+import tlsPlugins from '@tether/plugin-tls';
 import leastConnections from '@tether/strategy-least-connections';
 import randomTwoChoices from '@tether/strategy-random-two-choices';
 import rendezvousHash from '@tether/strategy-rendezvous-hash';
@@ -16,6 +17,8 @@ export const BUILTIN_PLUGINS: readonly TetherPlugin[] = [
   roundRobin,
   randomTwoChoices,
   proxyProtocol,
+  proxyIn,
+  ...tlsPlugins,
 ];
 
 export function builtinRegistry(): PluginRegistry {
@@ -25,6 +28,8 @@ export function builtinRegistry(): PluginRegistry {
 }
 
 function packageOf(plugin: TetherPlugin): string {
+  if (plugin === proxyIn) return 'plugin-proxy-protocol';
+  if (tlsPlugins.includes(plugin)) return 'plugin-tls';
   if (plugin.kind === 'strategy') return `strategy-${plugin.name}`;
   return plugin.kind === 'sink' ? `plugin-${plugin.name}` : 'plugin-mqtt-keys';
 }

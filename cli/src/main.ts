@@ -1,6 +1,7 @@
 import { TetherError } from '@tether/core';
 import { UsageError } from './args.ts';
 import { backendCommand } from './commands/backend.ts';
+import { benchCommand } from './commands/bench.ts';
 import { explainCommand } from './commands/explain.ts';
 import { pluginsCommand } from './commands/plugins.ts';
 import { start } from './commands/start.ts';
@@ -26,6 +27,8 @@ export async function main(argv: string[]): Promise<void> {
         return await pluginsCommand(rest);
       case 'backend':
         return await backendCommand(rest);
+      case 'bench':
+        return await benchCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -8,6 +8,7 @@ Commands:
   backend list       the backends of a running balancer, their state and load
   backend set NAME ready|drain|maint   change a backend's state on a running balancer
   plugins            list the plugins found, their kind, version and options
+  bench strategies -s FILE   compare strategy chains on a simulated scenario (no sockets)
   help               this text
 
 Configuration options (start, validate, explain, plugins); they override the file and TETHER_* variables:
@@ -25,10 +26,16 @@ Configuration options (start, validate, explain, plugins); they override the fil
   --sniff-timeout DURATION   time to send a complete CONNECT      (default 5s)
   --sniff-max-bytes N        largest CONNECT accepted             (default 65536)
   --log-level LEVEL          fatal|error|warn|info|debug|trace|silent (default info)
+  --tls-listen HOST:PORT     a TLS (mqtts) listener named "tls", beside --listen; replaces listeners
+  --tls-cert FILE            its certificate (PEM; leaf, then intermediates)
+  --tls-key FILE             its private key (PEM)
+  --tls-ca FILE              CA bundle for client certificates (mutual TLS)
+  --tls-verify none|optional|required  client certificates (default: required with --tls-ca, else none)
 
 explain:    --hex HEX [--json] [--admin HOST:PORT to ask a running balancer]
 table show: [--admin HOST:PORT | -c FILE] [--json] [--limit N]
 backend:    [--admin HOST:PORT | -c FILE] [--json]
+bench strategies: -s FILE [--chain a,b ...] [--clients N] [--seed N] [--json] [--report FILE.html] [--plugin PATH]
 
 Every option, its default and its environment variable: docs/configuration.md
 `;

@@ -1,4 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { crc32c } from './crc32c.ts';
+import { encodeTlv, PP2_TYPE_CRC32C } from './tlv.ts';
 
 export interface ProxyEndpoints {
   readonly sourceAddress: string;
@@ -7,9 +9,10 @@ export interface ProxyEndpoints {
   readonly destinationPort: number;
 }
 
-/** The 12-byte PROXY protocol v2 signature. */
-const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+/** The 12-byte PROXY protocol v2 signature (the binary header starts with it). */
+export const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V2_PROXY_COMMAND = 0x21; // version 2, command PROXY
+const V2_LOCAL_COMMAND = 0x20; // version 2, command LOCAL
 const AF_INET_STREAM = 0x11;
 const AF_INET6_STREAM = 0x21;
 const AF_UNSPEC = 0x00;
@@ -44,15 +47,36 @@ export function proxyV1(e: ProxyEndpoints): Buffer {
   return Buffer.from(`PROXY ${proto} ${src} ${dst} ${e.sourcePort} ${e.destinationPort}\r\n`, 'latin1');
 }
 
-/** PROXY protocol v2: the binary header with the TCP over IPv4 or IPv6 address block, no TLVs. */
-export function proxyV2(e: ProxyEndpoints): Buffer {
+/** What a v2 header may carry after its address block. */
+export interface V2Extensions {
+  /** Encoded TLVs (see encodeTlv), appended in this order. */
+  readonly tlvs?: readonly Buffer[];
+  /**
+   * Add a CRC32C TLV (0x03) checksumming the whole header, first like HAProxy's, so a receiver
+   * that checks it (HAProxy does) drops a header damaged on the way.
+   */
+  readonly crc32c?: boolean;
+}
+
+/** The 4-byte value of the CRC TLV is zero while the checksum is computed (spec 2.2.4). */
+const CRC_TLV_PLACEHOLDER = encodeTlv(PP2_TYPE_CRC32C, Buffer.alloc(4));
+
+/**
+ * PROXY protocol v2: the binary header, command PROXY, with the TCP over IPv4 or IPv6 address
+ * block (or UNSPEC with none when the addresses are unknown: the receiver then keeps its own), and
+ * optionally TLVs.
+ */
+export function proxyV2(e: ProxyEndpoints, extensions: V2Extensions = {}): Buffer {
   const { family, src, dst } = normalize(e);
   const addressLength = family === 'IPv4' ? 12 : family === 'IPv6' ? 36 : 0;
-  const header = Buffer.alloc(16 + addressLength);
+  const tlvs = [...(extensions.crc32c ? [CRC_TLV_PLACEHOLDER] : []), ...(extensions.tlvs ?? [])];
+  const tlvLength = tlvs.reduce((n, t) => n + t.length, 0);
+  if (addressLength + tlvLength > 0xffff) throw new RangeError(`PROXY v2 header of ${16 + addressLength + tlvLength} bytes exceeds the 16-bit length field`);
+  const header = Buffer.alloc(16 + addressLength + tlvLength);
   V2_SIGNATURE.copy(header, 0);
   header[12] = V2_PROXY_COMMAND;
   header[13] = family === 'IPv4' ? AF_INET_STREAM : family === 'IPv6' ? AF_INET6_STREAM : AF_UNSPEC;
-  header.writeUInt16BE(addressLength, 14);
+  header.writeUInt16BE(addressLength + tlvLength, 14);
   if (family === 'IPv4') {
     writeIPv4(header, 16, src);
     writeIPv4(header, 20, dst);
@@ -64,6 +88,21 @@ export function proxyV2(e: ProxyEndpoints): Buffer {
     header.writeUInt16BE(e.sourcePort, 48);
     header.writeUInt16BE(e.destinationPort, 50);
   }
+  let offset = 16 + addressLength;
+  for (const tlv of tlvs) offset += tlv.copy(header, offset);
+  if (extensions.crc32c) header.writeUInt32BE(crc32c(header), 16 + addressLength + 3);
+  return header;
+}
+
+/**
+ * PROXY protocol v2 LOCAL: "this connection is the proxy's own" (a health check), no addresses.
+ * The receiver keeps the real endpoints of the connection.
+ */
+export function proxyV2Local(): Buffer {
+  const header = Buffer.alloc(16);
+  V2_SIGNATURE.copy(header, 0);
+  header[12] = V2_LOCAL_COMMAND;
+  header[13] = AF_UNSPEC;
   return header;
 }
 

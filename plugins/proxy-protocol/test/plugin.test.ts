@@ -1,37 +1,19 @@
 import { testConn } from '@tether/core/testing';
 import { PassThrough } from 'node:stream';
-import { createLogger, PLUGIN_API_VERSION, Stats, validateOptions, type Backend, type ConnInfo, type Sink } from '@tether/core';
+import { PLUGIN_API_VERSION, validateOptions, type ConnInfo } from '@tether/core';
 import { describe, expect, it } from 'vitest';
 import proxyProtocol from '../src/index.ts';
 import { canonicalV6, decode } from './decode.ts';
+import { backend, CLIENT_BYTES, makeSink as make, written } from './sink-harness.ts';
 
-// The sink writes the header into the upstream stream before the pipeline replays the client's
-// bytes. A PassThrough stands in for the upstream socket; its contents are decoded independently.
-
-const backend = (sendProxy: Backend['sendProxy']): Backend =>
-  ({ id: `b-${sendProxy}`, host: '127.0.0.1', port: 1, weight: 1, state: 'ready', sendProxy, maxconn: 0, activeConnections: 0 });
+// The sink without TLVs (its default): the header carries addresses only, decoded independently
+// (proxy-protocol-js). TLVs: sink-tlvs.test.ts.
 
 const conn = (remoteAddress: string, remotePort: number, localAddress: string, localPort: number): ConnInfo =>
   testConn({ key: 'c', keySource: 'client-id', connect: { clientId: 'c' }, facts: { remoteAddress, remotePort, localAddress, localPort, family: remoteAddress.includes(':') ? 'IPv6' : 'IPv4' } });
 
-async function make(): Promise<{ sink: Sink; stats: Stats }> {
-  const stats = new Stats();
-  const ctx = { log: createLogger('silent'), stats: stats.scope('proxy_protocol'), now: Date.now, signal: new AbortController().signal, backends: [] };
-  return { sink: await proxyProtocol.create(ctx, validateOptions(proxyProtocol, {})), stats };
-}
-
-/** Everything written to the upstream so far (the PassThrough is ended first). */
-async function written(upstream: PassThrough): Promise<Buffer> {
-  upstream.end();
-  const chunks: Buffer[] = [];
-  for await (const chunk of upstream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-const CLIENT_BYTES = Buffer.from('100d00044d5154540402003c000163', 'hex'); // a CONNECT, replayed after the header
-
 describe('proxy-protocol sink', () => {
-  it('is a sink for this API version without options', () => {
+  it('is a sink for this API version; options it does not declare are refused', () => {
     expect(proxyProtocol).toMatchObject({ name: 'proxy-protocol', kind: 'sink', apiVersion: PLUGIN_API_VERSION });
     expect(() => validateOptions(proxyProtocol, { version: 'v2' })).toThrow(/'version' not declared/);
   });

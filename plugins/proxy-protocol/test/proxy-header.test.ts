@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { isIPv4 } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { proxyV1, proxyV2, type ProxyEndpoints } from '../src/proxy-header.ts';
+import { proxyV1, proxyV2, proxyV2Local, type ProxyEndpoints } from '../src/proxy-header.ts';
+import { encodeTlv } from '../src/tlv.ts';
 import { canonicalV6, decode } from './decode.ts';
 
 // Every header is decoded by proxy-protocol-js (see decode.ts), not by our own code, and compared
@@ -42,9 +43,8 @@ describe.each([
     expect(decoded.rest.length).toBe(0); // exactly one header, nothing trailing
   });
 
-  // KNOWN SOURCE BUG for proxyV1 (fails today; proxyV2 passes): a zone id is not part of an IPv6
-  // address on the wire (receivers parse it with inet_pton and reject the header). proxyV2 strips
-  // it; proxyV1 copies "fe80::1%eth0" into the line verbatim.
+  // A zone id is not part of an IPv6 address on the wire (receivers parse it with inet_pton and
+  // reject the header), so both versions drop it.
   it('drops an IPv6 zone id (fe80::1%eth0 is sent as fe80::1)', () => {
     const header = build(ends('fe80::1%eth0', 'fe80::2%eth0'));
     expect(header.includes('%')).toBe(false);
@@ -111,5 +111,29 @@ describe('proxyV2 specifics', () => {
     expect(header[13]).toBe(familyByte);
     expect(header.readUInt16BE(14)).toBe(length);
     expect(header.length).toBe(16 + length);
+  });
+
+  it('appends TLVs after the address block and counts them in the length field', () => {
+    const tlvs = [encodeTlv(0x01, Buffer.from('mqtt')), encodeTlv(0x02, Buffer.from('a.example'))];
+    const header = proxyV2(ends('10.0.0.1', '10.0.0.2'), { tlvs });
+    expect(header.readUInt16BE(14)).toBe(12 + 7 + 12);
+    expect(header.subarray(28).toString('hex')).toBe(Buffer.concat(tlvs).toString('hex'));
+    // proxy-protocol-js ignores TLVs: it sees them as bytes after an otherwise unchanged header.
+    expect(decode(header)).toMatchObject({ proto: 'TCP4', src: '10.0.0.1', dst: '10.0.0.2', rest: Buffer.concat(tlvs) });
+  });
+
+  it('puts the CRC32C TLV first, as HAProxy does', () => {
+    const header = proxyV2(ends('10.0.0.1', '10.0.0.2'), { crc32c: true, tlvs: [encodeTlv(0x02, Buffer.from('a'))] });
+    expect(header[28]).toBe(0x03);
+    expect(header.readUInt16BE(29)).toBe(4);
+    expect(header[35]).toBe(0x02);
+  });
+
+  it('refuses TLVs that would overflow the 16-bit length', () => {
+    expect(() => proxyV2(ends('10.0.0.1', '10.0.0.2'), { tlvs: [encodeTlv(0x04, Buffer.alloc(0xffff - 12 - 3 + 1))] })).toThrow(/exceeds the 16-bit length field/);
+  });
+
+  it('LOCAL is the 16-byte header with command 0 and no addresses (what HAProxy\'s check-send-proxy sends)', () => {
+    expect(proxyV2Local().toString('hex')).toBe('0d0a0d0a000d0a515549540a20000000');
   });
 });

@@ -1,0 +1,132 @@
+import { cpus, loadavg } from 'node:os';
+import { startBackends, describeBackends, type Backends } from './backends.ts';
+import { ChildRegistry } from './children.ts';
+import { LoadGenerator } from './loadgen-process.ts';
+import type { Scenario } from './metrics.ts';
+import { resolveOptions, type Baseline, type NetworkBenchOptions, type ResolvedOptions } from './options.ts';
+import { clockTicksPerSecond } from './proc-stat.ts';
+import { runScenario, warmUp, type ScenarioResult } from './scenarios.ts';
+import { summarize, type Summary } from './summary.ts';
+import { haproxyInstalled, haproxyVersion, startTarget, tetherTargets, type TargetSpec } from './targets.ts';
+
+export interface RoundResult {
+  readonly round: number;
+  /** The order the targets ran in (rotated each round, so none is always first or last). */
+  readonly order: readonly string[];
+  readonly results: Record<string, Partial<Record<Scenario, ScenarioResult>>>;
+}
+
+export interface NetworkBenchResult extends Summary {
+  readonly settings: {
+    readonly rounds: number;
+    readonly scenarios: readonly Scenario[];
+    readonly connections: number;
+    readonly idleConnections: number;
+    readonly concurrency: number;
+    readonly durationMs: number;
+    readonly qos1Window: number;
+    readonly payloadBytes: number;
+  };
+  readonly environment: { readonly node: string; readonly cpus: number; readonly loadavg: readonly number[]; readonly clockTicks: number; readonly haproxy?: string };
+  readonly backends: { readonly kind: string; readonly description: string; readonly addresses: readonly string[] };
+  readonly targets: readonly { readonly name: string; readonly kind: string; readonly config?: string }[];
+  readonly baselines: readonly Baseline[];
+  readonly rounds: readonly RoundResult[];
+  readonly notes: readonly string[];
+  /** Every process the run started; all of them have exited when the run returns. */
+  readonly processes: readonly { readonly role: string; readonly pid: number }[];
+  readonly elapsedS: number;
+}
+
+/**
+ * `tether bench network`: starts the backends and the load generator once, then for each round
+ * runs every target (each Tether config, then the baselines; the order rotated every round) in a
+ * process of its own through every scenario, stopping it before the next. Rounds interleave the
+ * targets so that the machine's drift hits them all alike; results are medians over rounds.
+ */
+export async function runNetworkBench(input: NetworkBenchOptions): Promise<NetworkBenchResult> {
+  const started = performance.now();
+  const options = resolveOptions(input);
+  const notes: string[] = [];
+  const baselines = chooseBaselines(options, notes);
+  const targets: TargetSpec[] = [
+    ...tetherTargets(options.configs),
+    ...baselines.map((b): TargetSpec => (b === 'direct' ? { kind: 'direct', name: 'direct' } : { kind: 'haproxy', name: 'haproxy' })),
+  ];
+  const progress = input.onProgress ?? (() => {});
+  const registry = new ChildRegistry();
+  const onAbort = (): void => void registry.stopAll();
+  input.signal?.addEventListener('abort', onAbort, { once: true });
+  const rounds: RoundResult[] = [];
+  let backends: Backends | undefined;
+  try {
+    input.signal?.throwIfAborted();
+    backends = await startBackends(options.backend, registry);
+    progress(`backends: ${describeBackends(backends)}`);
+    const lg = LoadGenerator.start(registry);
+    for (let round = 1; round <= options.rounds; round++) {
+      const order = rotate(targets, round - 1);
+      const results: RoundResult['results'] = {};
+      for (const spec of order) {
+        input.signal?.throwIfAborted();
+        const target = await startTarget(spec, backends, registry, options.tetherCommand);
+        const perScenario: Partial<Record<Scenario, ScenarioResult>> = {};
+        try {
+          const idPrefix = `r${round}t${targets.indexOf(spec)}`;
+          progress(`round ${round}/${options.rounds} ${spec.name}: warm-up`);
+          await warmUp({ lg, target, backends, options, idPrefix });
+          for (const scenario of options.scenarios) {
+            input.signal?.throwIfAborted();
+            progress(`round ${round}/${options.rounds} ${spec.name}: ${scenario}`);
+            perScenario[scenario] = await runScenario(scenario, { lg, target, backends, options, idPrefix });
+          }
+        } finally {
+          await target.stop();
+        }
+        results[spec.name] = perScenario;
+      }
+      rounds.push({ round, order: order.map((t) => t.name), results });
+    }
+  } finally {
+    input.signal?.removeEventListener('abort', onAbort);
+    await registry.stopAll();
+  }
+  const haproxy = baselines.includes('haproxy') ? haproxyVersion() : undefined;
+  return {
+    settings: {
+      rounds: options.rounds,
+      scenarios: options.scenarios,
+      connections: options.connections,
+      idleConnections: options.idleConnections,
+      concurrency: options.concurrency,
+      durationMs: options.durationMs,
+      qos1Window: options.qos1Window,
+      payloadBytes: options.payloadBytes,
+    },
+    environment: { node: process.version, cpus: cpus().length, loadavg: loadavg(), clockTicks: clockTicksPerSecond(), ...(haproxy ? { haproxy } : {}) },
+    backends: { kind: options.backend.kind, description: describeBackends(backends), addresses: backends.addresses.map((a) => `${a.host}:${a.port}`) },
+    targets: targets.map((t) => ({ name: t.name, kind: t.kind, ...(t.kind === 'tether' && t.configFile ? { config: t.configFile } : {}) })),
+    baselines,
+    rounds,
+    ...summarize(targets.map((t) => t.name), baselines, options.scenarios, rounds),
+    notes,
+    processes: registry.started,
+    elapsedS: (performance.now() - started) / 1000,
+  };
+}
+
+/** The baselines asked for; by default direct, and haproxy when it is installed. */
+function chooseBaselines(options: ResolvedOptions, notes: string[]): Baseline[] {
+  const installed = haproxyInstalled();
+  if (options.baselines === undefined) {
+    if (!installed) notes.push('haproxy baseline skipped: haproxy is not installed (apt-get install haproxy)');
+    return installed ? ['direct', 'haproxy'] : ['direct'];
+  }
+  if (options.baselines.includes('haproxy') && !installed) throw new Error('the haproxy baseline needs haproxy installed (apt-get install haproxy)');
+  return [...new Set(options.baselines)];
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}

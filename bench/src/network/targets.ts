@@ -1,0 +1,134 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import type { Backends } from './backends.ts';
+import type { ChildRegistry, ManagedChild } from './children.ts';
+import { haproxyConfig } from './haproxy-config.ts';
+import { freePort, isListening, pollUntil } from './listening.ts';
+import type { Endpoint } from './loadgen/protocol.ts';
+
+/** What the clients connect to: a Tether (default config or a given file), or a baseline. */
+export type TargetSpec =
+  | { readonly kind: 'tether'; readonly name: string; readonly configFile?: string }
+  | { readonly kind: 'direct'; readonly name: 'direct' }
+  | { readonly kind: 'haproxy'; readonly name: 'haproxy' };
+
+export interface RunningTarget {
+  readonly spec: TargetSpec;
+  readonly endpoints: readonly Endpoint[];
+  /** The balancer process, measured for CPU and RSS; none for direct. */
+  readonly pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+const START_TIMEOUT_MS = 20_000;
+/** Attempts at starting on a free port: another process may take it between our check and the bind. */
+const START_ATTEMPTS = 3;
+
+/** One Tether target per config file, or one with the default configuration. */
+export function tetherTargets(configFiles: readonly string[]): TargetSpec[] {
+  if (configFiles.length === 0) return [{ kind: 'tether', name: 'tether' }];
+  const names = new Set<string>();
+  return configFiles.map((file) => {
+    let name = `tether:${basename(file).replace(/\.(ya?ml|json)$/i, '')}`;
+    for (let i = 2; names.has(name); i++) name = `${name}#${i}`;
+    names.add(name);
+    return { kind: 'tether', name, configFile: file };
+  });
+}
+
+export function haproxyInstalled(): boolean {
+  try {
+    execFileSync('sh', ['-c', 'command -v haproxy'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function haproxyVersion(): string | undefined {
+  try {
+    return /version (\S+)/.exec(execFileSync('haproxy', ['-v'], { encoding: 'utf8' }))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts a target in its own process (none for direct) and waits, bounded, until it listens.
+ * `tetherCommand` is how to run the tether CLI: [node, path/to/tether.js].
+ */
+export async function startTarget(spec: TargetSpec, backends: Backends, registry: ChildRegistry, tetherCommand: readonly string[]): Promise<RunningTarget> {
+  if (spec.kind === 'direct') return { spec, endpoints: backends.addresses, pid: undefined, stop: async () => {} };
+  let lastError: unknown;
+  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+    const port = await freePort();
+    try {
+      return spec.kind === 'tether' ? await startTether(spec, port, backends, registry, tetherCommand) : await startHaproxy(spec, port, backends, registry);
+    } catch (err) {
+      lastError = err;
+      if (!/EADDRINUSE|address already in use|cannot bind/i.test(String(err))) throw err;
+    }
+  }
+  throw lastError;
+}
+
+async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: number, backends: Backends, registry: ChildRegistry, tetherCommand: readonly string[]): Promise<RunningTarget> {
+  const [command, ...prefix] = tetherCommand;
+  if (!command) throw new Error('no tether command to start the balancer with');
+  // The file gives strategies, plugins and timeouts; the benchmark gives the listener and the
+  // backends (the same for every target). Level warn: no log line per connection, like HAProxy
+  // without `option tcplog`.
+  const args = [
+    ...prefix, 'start',
+    ...(spec.configFile ? ['-c', spec.configFile] : []),
+    '--listen', `127.0.0.1:${port}`,
+    ...backends.addresses.flatMap((b) => ['--backend', `${b.name}=${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`]),
+    '--log-level', 'warn',
+  ];
+  const child = registry.spawn({ role: spec.name, command, args });
+  await waitListening(child, port);
+  return { spec, endpoints: [{ host: '127.0.0.1', port }], pid: child.pid, stop: () => child.stop() };
+}
+
+async function startHaproxy(spec: TargetSpec, port: number, backends: Backends, registry: ChildRegistry): Promise<RunningTarget> {
+  const dir = mkdtempSync(join(tmpdir(), 'tether-bench-haproxy-'));
+  const file = join(dir, 'haproxy.cfg');
+  writeFileSync(file, haproxyConfig(port, backends.addresses));
+  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+  try {
+    // -db: foreground, no daemon and no master process, so the PID we hold is the one that works.
+    const child = registry.spawn({ role: 'haproxy', command: 'haproxy', args: ['-f', file, '-db'] });
+    await waitListening(child, port).catch(async (err: unknown) => {
+      await child.stop();
+      throw err;
+    });
+    return {
+      spec,
+      endpoints: [{ host: '127.0.0.1', port }],
+      pid: child.pid,
+      stop: async () => {
+        await child.stop();
+        cleanup();
+      },
+    };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
+
+async function waitListening(child: ManagedChild, port: number): Promise<void> {
+  try {
+    await pollUntil(() => !child.running || isListening(port), START_TIMEOUT_MS, () => `${child.role} to listen on port ${port}`);
+  } catch (err) {
+    await child.stop();
+    throw new Error(`${(err as Error).message}; its output:\n${child.tail()}`);
+  }
+  if (!child.running) {
+    // Let the output of a failed start arrive before quoting it.
+    await child.exited;
+    throw new Error(`${child.role} exited at start:\n${child.tail()}`);
+  }
+}

@@ -1,0 +1,131 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  haproxyInstalled, loopbackAddress, METRICS, resolveOptions, runNetworkBench, SCENARIOS, typeScriptNode, type NetworkBenchResult,
+} from '../src/network/index.ts';
+
+/**
+ * `tether bench network` end to end: real processes (Tether, HAProxy, the responder, aedes, the
+ * load generator) and real sockets, with counts small enough for a test.
+ */
+
+const CLI_COMMAND = fileURLToPath(new URL('../../cli/src/commands/bench-network.ts', import.meta.url));
+const TETHER_MAIN = fileURLToPath(new URL('../../cli/src/main.ts', import.meta.url));
+/** In CI (CI=true) HAProxy is required; elsewhere the smoke test runs without it when it is missing. */
+const HAPROXY = haproxyInstalled() || process.env.CI === 'true';
+const dir = mkdtempSync(join(tmpdir(), 'tether-bench-network-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the command's function in a child process of its own, as `tether bench network ... --json` would. */
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [node, ...flags] = typeScriptNode();
+  const script = `const { benchNetwork } = await import(${JSON.stringify(CLI_COMMAND)}); await benchNetwork(process.argv.slice(1));`;
+  const child = spawn(node!, [...flags, '--input-type=module', '-e', script, '--', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  // Bounded: a hung benchmark is killed (by PID) and the test fails on its exit code.
+  const limit = setTimeout(() => child.kill('SIGKILL'), 50_000);
+  return new Promise((resolve) =>
+    child.once('close', (code) => {
+      clearTimeout(limit);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
+
+describe('tether bench network', () => {
+  it(`measures every scenario for tether, direct and haproxy against the responder, and leaves no process behind${HAPROXY ? '' : ' [haproxy not installed: without it]'}`, async () => {
+    const baselines = HAPROXY ? 'direct,haproxy' : 'direct';
+    const run = await runCli(['--rounds', '1', '--connections', '120', '--clients', '300', '--concurrency', '4', '--duration', '0.3', '--baseline', baselines, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/bench: round 1\/1 direct: publish/);
+    const result = JSON.parse(run.stdout) as NetworkBenchResult;
+
+    const targets = ['tether', ...baselines.split(',')];
+    expect(result.targets.map((t) => t.name)).toEqual(targets);
+    expect(result.errors).toEqual({});
+    for (const target of targets) {
+      for (const scenario of SCENARIOS) {
+        const metrics = result.summary[target]?.[scenario];
+        expect(metrics, `${target} ${scenario}`).toBeDefined();
+        for (const def of METRICS.filter((m) => m.scenario === scenario)) {
+          const stat = metrics![def.key];
+          // CPU and RSS are the balancer's own: there is none on the direct path.
+          if (def.ofBalancer && target === 'direct') {
+            expect(stat, `${target} ${scenario} ${def.key}`).toBeUndefined();
+            continue;
+          }
+          expect(stat?.median, `${target} ${scenario} ${def.key}`).toBeGreaterThan(0);
+        }
+      }
+      const s = result.summary[target]!;
+      expect(s.connect!.p50Ms!.median).toBeLessThanOrEqual(s.connect!.p99Ms!.median);
+      expect(s.reconnect!.p50Ms!.median).toBeLessThanOrEqual(s.reconnect!.p99Ms!.median);
+      expect(s.pingpong!.p50Us!.median).toBeLessThanOrEqual(s.pingpong!.p99Us!.median);
+      expect(s.pingpong!.p99Us!.median).toBeLessThanOrEqual(s.pingpong!.p999Us!.median);
+      expect(s.idle!.held!.median).toBe(300);
+      // The responder's session-present flag says "same backend as last time": all three keep clients there.
+      expect(s.reconnect!.stickiness!.median).toBe(1);
+    }
+    // Both balancers hold some memory per spliced connection; below 1 MiB each is plausible.
+    for (const target of targets.filter((t) => t !== 'direct')) expect(result.summary[target]!.idle!.rssKiB!.median).toBeLessThan(1024);
+    // Ratios are medians divided: the table's numbers follow from the summary.
+    const ratio = result.ratios.tether!.direct!.connect!.rate!;
+    expect(ratio).toBeCloseTo(result.summary.tether!.connect!.rate!.median / result.summary.direct!.connect!.rate!.median, 6);
+
+    expect(result.processes.map((p) => p.role).sort()).toEqual([...(HAPROXY ? ['haproxy'] : []), 'loadgen', 'responder', 'tether']);
+    for (const { role, pid } of result.processes) expect(alive(pid), `${role} (pid ${pid}) still running`).toBe(false);
+  }, 60_000);
+
+  it('sees stickiness through session present: about 1 with a stick table, well below with random choices', async () => {
+    // Independent aedes brokers: a persistent client that lands on the other broker finds no session there.
+    const sticky = join(dir, 'sticky.yaml');
+    const random = join(dir, 'random.yaml');
+    writeFileSync(sticky, 'select:\n  - stick-table\n  - least-connections\n');
+    writeFileSync(random, 'select:\n  - random-two-choices\n');
+    const result = await runNetworkBench({
+      tetherCommand: [...typeScriptNode(), TETHER_MAIN],
+      configs: [sticky, random],
+      backend: { kind: 'embedded', count: 2 },
+      baselines: ['direct'],
+      scenarios: ['reconnect'],
+      rounds: 1,
+      connections: 80,
+      concurrency: 4,
+      durationMs: 100,
+    });
+    expect(result.errors).toEqual({});
+    const stickiness = (target: string): number => result.summary[target]!.reconnect!.stickiness!.median;
+    expect(stickiness('tether:sticky')).toBe(1);
+    expect(stickiness('direct')).toBe(1);
+    // Random over two brokers keeps about half (0.3 to 0.6 seen); 0.8 of 80 would be a 1-in-10^7 fluke.
+    expect(stickiness('tether:random')).toBeLessThan(0.8);
+    expect(stickiness('tether:random')).toBeGreaterThan(0.1);
+    expect(result.processes.map((p) => p.role).sort()).toEqual(['embedded', 'loadgen', 'tether:random', 'tether:sticky']);
+    for (const { role, pid } of result.processes) expect(alive(pid), `${role} (pid ${pid}) still running`).toBe(false);
+  }, 60_000);
+
+  it('refuses non-loopback brokers and an idle hold above 9,000 connections', () => {
+    expect(loopbackAddress('127.0.0.1:1883')).toEqual({ host: '127.0.0.1', port: 1883 });
+    expect(loopbackAddress('[::1]:1883')).toEqual({ host: '::1', port: 1883 });
+    expect(() => loopbackAddress('10.0.0.7:1883')).toThrow(/not a loopback address/);
+    expect(() => loopbackAddress('broker.example.com:1883')).toThrow(/not a loopback address/);
+    expect(() => resolveOptions({ tetherCommand: [], idleConnections: 9_001 })).toThrow(/idle connections .* 1 to 9000/);
+    expect(resolveOptions({ tetherCommand: [], idleConnections: 9_000 }).idleConnections).toBe(9_000);
+  });
+});
