@@ -22,8 +22,15 @@ export function clockTicksPerSecond(): number {
   return clockTicks;
 }
 
+export interface CpuTime {
+  /** In user space (for Node: JavaScript, V8, libuv). */
+  readonly userMicros: number;
+  /** In the kernel on the process's behalf (system calls: the TCP work itself). */
+  readonly systemMicros: number;
+}
+
 /** CPU time used so far by process `pid`, in microseconds; undefined if it is gone. */
-export function cpuMicros(pid: number, ticksPerSecond: number): number | undefined {
+export function cpuTime(pid: number, ticksPerSecond: number): CpuTime | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -33,8 +40,10 @@ export function cpuMicros(pid: number, ticksPerSecond: number): number | undefin
   // The command name (field 2) is in parentheses and may contain spaces: count after its end.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 (utime, stime) are at 11 and 12 after the state field (field 3).
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return Number.isFinite(ticks) ? (ticks * 1e6) / ticksPerSecond : undefined;
+  const user = Number(fields[11]);
+  const system = Number(fields[12]);
+  if (!Number.isFinite(user) || !Number.isFinite(system)) return undefined;
+  return { userMicros: (user * 1e6) / ticksPerSecond, systemMicros: (system * 1e6) / ticksPerSecond };
 }
 
 /** Resident set size of process `pid` in KiB (VmRSS); undefined if it is gone. */

@@ -50,6 +50,14 @@ export function renderNetworkText(result: NetworkBenchResult, options: TextOptio
   })]);
   lines.push(...table(['target', ...s.scenarios], busyRows, tty, new Set([0])));
 
+  const withBalancer = names.filter((name) => s.scenarios.some((sc) => result.busy[name]?.[sc]?.balancerUser));
+  if (withBalancer.length > 0) {
+    lines.push('');
+    lines.push("Balancer CPU time spent in user space rather than in the kernel's TCP work, median share over rounds");
+    const userRows = withBalancer.map((name) => [name, ...s.scenarios.map((sc) => result.busy[name]?.[sc]?.balancerUser?.median.toFixed(2) ?? '')]);
+    lines.push(...table(['target', ...s.scenarios], userRows, tty, new Set([0])));
+  }
+
   const errorLines = Object.entries(result.errors).flatMap(([target, per]) => Object.entries(per).map(([sc, e]) => `  ${target} ${sc}: ${e.count} failed operations; first: ${e.first}`));
   if (errorLines.length > 0) lines.push('', 'errors:', ...errorLines);
   if (result.notes.length > 0) lines.push('', ...result.notes.map((n) => `note: ${n}`));
@@ -63,9 +71,11 @@ function cell(stat: RoundStat | undefined, def: MetricDef, dash: string): string
   return stat.values.length === 1 ? f(stat.median) : `${f(stat.median)} (${f(stat.min)}${dash}${f(stat.max)})`;
 }
 
-/** Three significant figures, thousands grouped: 12,345 / 123 / 12.3 / 1.23 / 0.123. */
+/** Three significant figures: 2.66M / 12.3k / 4,567 / 123 / 12.3 / 1.23 / 0.123. */
 export function format(v: number): string {
   const a = Math.abs(v);
+  if (a >= 999_500) return `${(v / 1e6).toPrecision(3)}M`;
+  if (a >= 10_000) return `${(v / 1e3).toPrecision(3)}k`;
   if (a >= 100) return Math.round(v).toLocaleString('en-US');
   if (a >= 10) return v.toFixed(1);
   if (a >= 1) return v.toFixed(2);

@@ -53,6 +53,7 @@ export async function runNetworkBench(input: NetworkBenchOptions): Promise<Netwo
     ...tetherTargets(options.configs),
     ...baselines.map((b): TargetSpec => (b === 'direct' ? { kind: 'direct', name: 'direct' } : { kind: 'haproxy', name: 'haproxy' })),
   ];
+  noteCoarseReadings(options, notes);
   const progress = input.onProgress ?? (() => {});
   const registry = new ChildRegistry();
   const onAbort = (): void => void registry.stopAll();
@@ -124,6 +125,16 @@ function chooseBaselines(options: ResolvedOptions, notes: string[]): Baseline[] 
   }
   if (options.baselines.includes('haproxy') && !installed) throw new Error('the haproxy baseline needs haproxy installed (apt-get install haproxy)');
   return [...new Set(options.baselines)];
+}
+
+/** Readings that are too small to mean much, said next to the numbers rather than left to the reader. */
+function noteCoarseReadings(options: ResolvedOptions, notes: string[]): void {
+  if (options.scenarios.includes('idle') && options.idleConnections < 1_000) {
+    notes.push(`RSS per connection from a hold of ${options.idleConnections} connections is mostly allocator and GC noise; hold 1,000 or more (--clients)`);
+  }
+  if (options.connections < 1_000 || options.durationMs < 1_000) {
+    notes.push(`CPU time is read from /proc in ticks of ${1000 / clockTicksPerSecond()} ms: with ${options.connections} connections or ${options.durationMs} ms phases the per-operation CPU figures are coarse`);
+  }
 }
 
 function rotate<T>(items: readonly T[], by: number): T[] {

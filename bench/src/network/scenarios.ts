@@ -8,6 +8,8 @@ import type { RunningTarget } from './targets.ts';
 /** CPU busy fractions (1 = one core) during a scenario's measured part. */
 export interface Busy {
   readonly balancer: number | null;
+  /** Share of the balancer's CPU time spent in user space rather than in the kernel. */
+  readonly balancerUser: number | null;
   readonly backends: number | null;
   readonly loadgen: number;
 }
@@ -131,10 +133,23 @@ function result(ctx: Context, readings: readonly Measured[], metrics: Record<str
     ...(firstError ? { firstError } : {}),
     busy: {
       balancer: hasBalancer ? busyOf((r) => r.cpuMicros[0] ?? null) : null,
+      balancerUser: hasBalancer ? userShare(readings) : null,
       backends: ctx.backends.pids.length > 0 ? busyOf((r) => r.cpuMicros.slice(backendsAt).reduce<number>((s, v) => s + (v ?? 0), 0)) : null,
       loadgen: busyOf((r) => r.loadgenCpuMicros) ?? 0,
     },
   };
+}
+
+/** User time over total CPU time of the balancer, over all readings of the scenario. */
+function userShare(readings: readonly Measured[]): number | null {
+  let user = 0;
+  let total = 0;
+  for (const r of readings) {
+    if (r.userCpuMicros[0] == null || r.cpuMicros[0] == null) return null;
+    user += r.userCpuMicros[0];
+    total += r.cpuMicros[0];
+  }
+  return total > 0 ? user / total : null;
 }
 
 function withErrors(measured: ScenarioResult, warmUp: Measured): ScenarioResult {

@@ -12,7 +12,7 @@ export interface Summary {
   /** target -> baseline -> scenario -> metric -> target median / baseline median. */
   readonly ratios: Record<string, Partial<Record<Baseline, PerScenario<Record<string, number>>>>>;
   /** target -> scenario -> CPU busy fractions (1 = one core) during the measured parts. */
-  readonly busy: Record<string, PerScenario<{ balancer?: RoundStat; backends?: RoundStat; loadgen?: RoundStat }>>;
+  readonly busy: Record<string, PerScenario<{ balancer?: RoundStat; balancerUser?: RoundStat; backends?: RoundStat; loadgen?: RoundStat }>>;
   /** target -> scenario -> errors summed over rounds (left out when none). */
   readonly errors: Record<string, PerScenario<{ count: number; first: string }>>;
 }
@@ -34,7 +34,7 @@ export function summarize(targets: readonly string[], baselines: readonly Baseli
       }
       summary[target][scenario] = metrics;
       const of = (pick: (b: Busy) => number | null): RoundStat | undefined => roundStat(results.map((r) => pick(r.busy)).filter((v): v is number => v !== null));
-      const b = { balancer: of((x) => x.balancer), backends: of((x) => x.backends), loadgen: of((x) => x.loadgen) };
+      const b = { balancer: of((x) => x.balancer), balancerUser: of((x) => x.balancerUser), backends: of((x) => x.backends), loadgen: of((x) => x.loadgen) };
       busy[target][scenario] = Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined));
       const count = results.reduce((n, r) => n + r.errors, 0);
       if (count > 0) (errors[target] ??= {})[scenario] = { count, first: results.find((r) => r.firstError)?.firstError ?? '' };

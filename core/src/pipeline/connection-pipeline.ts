@@ -153,6 +153,7 @@ export class ConnectionPipeline {
         stream = await product.attach(conn, backend, stream);
       } catch (err) {
         socket.destroy();
+        if (err instanceof ConnectionError) throw err;
         throw new PluginHookError(name, 'attach', err);
       }
     }

@@ -1,6 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import { commonName, parseSubjectAltNames } from './certificate-names.ts';
-import type { TlsFacts } from './contract.ts';
+import type { TlsFacts } from '@tether/core';
 
 /** OpenSSL's verdict on the client certificate, as Node reports it. */
 export interface VerifyResult {

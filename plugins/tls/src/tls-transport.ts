@@ -1,6 +1,6 @@
 import { PLUGIN_API_VERSION } from '@tether/core';
 import { CertificateSet, type CertificateSource, type ContextSettings } from './certificate-set.ts';
-import { defineTransport } from './contract.ts';
+import { defineTransport } from '@tether/core';
 import { describeError } from './describe-error.ts';
 import { check, checkKeys, checkString, duration, durationMs, filePath, stringList, tlsVersion, TLS_VERSIONS, VERIFY_MODES, type TlsVersion, type VerifyMode } from './options.ts';
 import { Reloader, type ReloadTrigger } from './reloader.ts';

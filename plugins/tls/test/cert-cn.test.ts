@@ -2,7 +2,7 @@ import type { Extractor } from '@tether/core';
 import { testConn } from '@tether/core/testing';
 import { describe, expect, it } from 'vitest';
 import { certCn } from '../src/cert-cn.ts';
-import type { TlsFacts } from '../src/contract.ts';
+import type { TlsFacts } from '@tether/core';
 import { make } from './helpers.ts';
 
 const DEVICE: TlsFacts = {

@@ -1,6 +1,6 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createLogger, Stats, validateOptions, type Backend, type ConnectionError, type Logger, type TetherPlugin } from '@tether/core';
-import type { ConnFacts, Transport } from '../src/contract.ts';
+import type { ConnFacts, Transport } from '@tether/core';
 
 /** What a plugin was created with, kept for assertions: its log lines, counters and lifetime. */
 export interface Made<P> {

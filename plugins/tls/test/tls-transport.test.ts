@@ -5,7 +5,7 @@ import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { skipReason } from '../../../test/harness/binaries.ts';
 import { createTestPki, type CertFiles, type TestPki } from '../../../test/harness/tls-certs.ts';
-import type { Transport } from '../src/contract.ts';
+import type { Transport } from '@tether/core';
 import { tlsTransport } from '../src/tls-transport.ts';
 import { closed, make, transportServer, within, type Accepted } from './helpers.ts';
 

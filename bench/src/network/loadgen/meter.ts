@@ -1,8 +1,9 @@
-import { clockTicksPerSecond, cpuMicros } from '../proc-stat.ts';
+import { clockTicksPerSecond, cpuTime, type CpuTime } from '../proc-stat.ts';
 
 export interface MeterReading {
   readonly elapsedMs: number;
   readonly cpuMicros: (number | null)[];
+  readonly userCpuMicros: (number | null)[];
   readonly loadgenCpuMicros: number;
 }
 
@@ -14,7 +15,7 @@ export class Meter {
   readonly #watch: readonly number[];
   readonly #ticks = clockTicksPerSecond();
   #t0 = 0;
-  #cpu0: (number | undefined)[] = [];
+  #cpu0: (CpuTime | undefined)[] = [];
   #own0: NodeJS.CpuUsage = process.cpuUsage();
 
   constructor(watch: readonly number[]) {
@@ -22,7 +23,7 @@ export class Meter {
   }
 
   start(): void {
-    this.#cpu0 = this.#watch.map((pid) => cpuMicros(pid, this.#ticks));
+    this.#cpu0 = this.#watch.map((pid) => cpuTime(pid, this.#ticks));
     this.#own0 = process.cpuUsage();
     this.#t0 = performance.now();
   }
@@ -35,11 +36,16 @@ export class Meter {
   stop(): MeterReading {
     const elapsedMs = performance.now() - this.#t0;
     const own = process.cpuUsage(this.#own0);
-    const cpu = this.#watch.map((pid, i) => {
+    const deltas = this.#watch.map((pid, i) => {
       const before = this.#cpu0[i];
-      const after = cpuMicros(pid, this.#ticks);
-      return before === undefined || after === undefined ? null : after - before;
+      const after = cpuTime(pid, this.#ticks);
+      return before === undefined || after === undefined ? undefined : { user: after.userMicros - before.userMicros, system: after.systemMicros - before.systemMicros };
     });
-    return { elapsedMs, cpuMicros: cpu, loadgenCpuMicros: own.user + own.system };
+    return {
+      elapsedMs,
+      cpuMicros: deltas.map((d) => (d ? d.user + d.system : null)),
+      userCpuMicros: deltas.map((d) => (d ? d.user : null)),
+      loadgenCpuMicros: own.user + own.system,
+    };
   }
 }

@@ -74,6 +74,8 @@ export interface Measured {
   readonly elapsedMs: number;
   /** CPU time used by each watched PID during the measured part, in µs (null: not readable). */
   readonly cpuMicros: readonly (number | null)[];
+  /** The part of cpuMicros spent in user space (the rest is kernel time). */
+  readonly userCpuMicros: readonly (number | null)[];
   /** CPU time the load generator itself used, in µs: near elapsed time means it may be the bottleneck. */
   readonly loadgenCpuMicros: number;
 }
