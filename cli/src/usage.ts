@@ -9,6 +9,7 @@ Commands:
   backend set NAME ready|drain|maint   change a backend's state on a running balancer
   plugins            list the plugins found, their kind, version and options
   bench strategies -s FILE   compare strategy chains on a simulated scenario (no sockets)
+  bench network      measure the data path on loopback against direct and HAProxy baselines
   help               this text
 
 Configuration options (start, validate, explain, plugins); they override the file and TETHER_* variables:

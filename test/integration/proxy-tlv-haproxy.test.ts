@@ -1,7 +1,7 @@
-import { createLogger, Stats, validateOptions, type ConnInfo } from '@tether/core';
+import { createLogger, Stats, validateOptions, type ConnInfo, type TlsFacts } from '@tether/core';
 import { testBackend, testConn } from '@tether/core/testing';
 import {
-  connectionTlvs, inspectProxyHeader, proxyProtocol, UNIQUE_ID_ATTRIBUTE, type ProxyHeader, type TlsFacts, type TlvName,
+  connectionTlvs, inspectProxyHeader, proxyProtocol, UNIQUE_ID_ATTRIBUTE, type ProxyHeader, type TlvName,
 } from '@tether/plugin-proxy-protocol';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server } from 'node:net';

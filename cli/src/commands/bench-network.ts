@@ -2,12 +2,10 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDuration, TetherError } from '@tether/core';
-// The network benchmark lives in @tether/bench (bench/src/network); @tether/bench's entry point
-// does not re-export it yet, hence the path into the package.
 import {
   BASELINES, DEFAULTS, LIMITS, SCENARIOS, loopbackAddress, renderNetworkText, resolveOptions, runNetworkBench, typeScriptNode,
   type BackendSpec, type Baseline, type NetworkBenchOptions, type Scenario,
-} from '../../../bench/src/network/index.ts';
+} from '@tether/bench/network';
 import { parse, UsageError } from '../args.ts';
 
 const FLAGS = {

@@ -1,3 +1,4 @@
+import { benchNetwork } from './bench-network.ts';
 import { writeFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { loadScenario, parseChainArg, renderHtml, renderText, runBench, type ChainSpec, type Progress } from '@tether/bench';
@@ -41,7 +42,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (sub !== 'strategies') throw new UsageError(`unknown bench "${sub}"; try: tether bench strategies -s examples/bench/seed.yaml`);
+  if (sub === 'network') return benchNetwork(rest);
+  if (sub !== 'strategies') throw new UsageError(`unknown bench "${sub}"; try: tether bench strategies -s examples/bench/seed.yaml, or tether bench network`);
   const { values, positionals } = parse(rest, FLAGS);
   if (values.help) {
     process.stdout.write(USAGE);

@@ -1,4 +1,4 @@
-import type { TlsFacts } from './core-types.ts';
+import type { TlsFacts } from '@tether/core';
 import {
   encodeSslValue, encodeTlv, PP2_CLIENT_CERT_CONN, PP2_CLIENT_CERT_SESS, PP2_CLIENT_SSL, PP2_TYPE_ALPN, PP2_TYPE_AUTHORITY,
   PP2_TYPE_SSL, PP2_TYPE_UNIQUE_ID, x509VerifyCode,

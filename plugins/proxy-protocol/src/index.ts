@@ -11,7 +11,6 @@ export { PROXY_IN_ATTRIBUTE } from './proxy-in.ts';
 export type { ProxyInFacts, ProxyInOptions } from './proxy-in.ts';
 export { proxyV1, proxyV2, proxyV2Local } from './proxy-header.ts';
 export type { ProxyEndpoints, V2Extensions } from './proxy-header.ts';
-export type { ConnFacts, TlsFacts } from './core-types.ts';
 export { inspectProxyHeader, V1_MAX_LENGTH } from './proxy-parser.ts';
 export type { ProxyAddresses, ProxyHeader, ProxyParseResult } from './proxy-parser.ts';
 export { connectionTlvs, TLV_NAMES } from './connection-tlvs.ts';

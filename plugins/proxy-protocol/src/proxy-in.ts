@@ -1,5 +1,4 @@
-import { parseDuration, PLUGIN_API_VERSION } from '@tether/core';
-import type { ConnFacts, Transport, TransportPlugin } from './core-types.ts';
+import { defineTransport, parseDuration, PLUGIN_API_VERSION, type ConnFacts } from '@tether/core';
 import { ProxyClientClosedError, ProxySourceUntrustedError } from './errors.ts';
 import { MAX_MAX_HEADER_BYTES, MIN_MAX_HEADER_BYTES, type ProxyHeader } from './proxy-parser.ts';
 import { readProxyHeader } from './read-header.ts';
@@ -54,7 +53,7 @@ const splitList = (text: string): string[] => text.split(/[\s,]+/).filter(Boolea
  * client the connection's remote end, so extractors, logs and the PROXY header Tether itself sends
  * to brokers name the client, not the balancer. Runs per listener, before `tls` when both are used.
  */
-export const proxyIn: TransportPlugin = {
+export const proxyIn = defineTransport<ProxyInOptions>({
   name: 'proxy-in',
   kind: 'transport',
   apiVersion: PLUGIN_API_VERSION,
@@ -82,7 +81,7 @@ export const proxyIn: TransportPlugin = {
       default: 4096,
     },
   },
-  create(ctx, options: ProxyInOptions): Transport {
+  create(ctx, options) {
     const timeoutMs = parseDuration(options.timeout)!;
     const sources = options.trustedSources === null ? undefined : typeof options.trustedSources === 'string' ? splitList(options.trustedSources) : options.trustedSources;
     const trusted = sources ? TrustedSources.parse(sources) : undefined;
@@ -111,7 +110,7 @@ export const proxyIn: TransportPlugin = {
       },
     };
   },
-};
+});
 
 /** The header's source becomes the remote end, its destination the local end (what the client dialled). */
 function apply(facts: ConnFacts, header: ProxyHeader, peer: string): void {

@@ -1,4 +1,4 @@
-import { createLogger, Stats, validateOptions, type ConnectionError } from '@tether/core';
+import { createLogger, Stats, validateOptions, type ConnectionError, type ConnFacts, type Transport } from '@tether/core';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,7 +10,6 @@ import {
   Command, INETProtocol, IPv4Address, IPv4ProxyAddress, Peer, TransportProtocol, UnspecProxyAddress, V1ProxyProtocol, V2ProxyProtocol,
 } from 'proxy-protocol-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ConnFacts, Transport } from '../src/core-types.ts';
 import { PROXY_IN_ATTRIBUTE, proxyIn, type ProxyInFacts } from '../src/proxy-in.ts';
 import { encodeTlv } from '../src/tlv.ts';
 
@@ -47,7 +46,7 @@ afterEach(async () => {
 async function listen(options: Record<string, unknown>): Promise<{ stats: Stats; port: number; next: () => Promise<Accepted> }> {
   const stats = new Stats();
   const ctx = { log: createLogger('silent'), stats: stats.scope('proxy_in'), now: Date.now, signal: new AbortController().signal, backends: [] };
-  const transport: Transport = await proxyIn.create(ctx, validateOptions(proxyIn, options));
+  const transport: Transport = await proxyIn.create(ctx, validateOptions(proxyIn, options) as never);
   const queue: Accepted[] = [];
   const waiters: ((a: Accepted) => void)[] = [];
   const server = createServer((socket) => {
@@ -222,7 +221,7 @@ describe('proxy-in: mode required (the default)', () => {
   it('a connection already reset when accepted (a balancer health check) counts as an early close, not as untrusted', async () => {
     const stats = new Stats();
     const ctx = { log: createLogger('silent'), stats: stats.scope('proxy_in'), now: Date.now, signal: new AbortController().signal, backends: [] };
-    const transport: Transport = await proxyIn.create(ctx, validateOptions(proxyIn, { trustedSources: ['127.0.0.1'] }));
+    const transport: Transport = await proxyIn.create(ctx, validateOptions(proxyIn, { trustedSources: ['127.0.0.1'] }) as never);
     const server = createServer();
     servers.push(server);
     server.listen({ host: '127.0.0.1', port: 0 });

@@ -1,7 +1,7 @@
+import type { TlsFacts } from '@tether/core';
 import { testConn } from '@tether/core/testing';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { TlsFacts } from '../src/core-types.ts';
 import { UNIQUE_ID_ATTRIBUTE } from '../src/plugin.ts';
 import { proxyV2 } from '../src/proxy-header.ts';
 import { inspectProxyHeader } from '../src/proxy-parser.ts';

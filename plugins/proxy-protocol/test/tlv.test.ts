@@ -1,7 +1,7 @@
+import type { TlsFacts } from '@tether/core';
 import { testConn } from '@tether/core/testing';
 import { describe, expect, it } from 'vitest';
 import { connectionTlvs, type TlvName } from '../src/connection-tlvs.ts';
-import type { TlsFacts } from '../src/core-types.ts';
 import { crc32c } from '../src/crc32c.ts';
 import { decodeSslValue, encodeSslValue, encodeTlv, splitTlvs, x509VerifyCode } from '../src/tlv.ts';
 

@@ -116,10 +116,6 @@ export class Tracker {
     this.firstError ??= err instanceof Error ? err.message : String(err);
   }
 
-  get live(): number {
-    return this.#live.size;
-  }
-
   /** Destroys whatever is left and stops the limit timer. */
   finish(): void {
     clearTimeout(this.#timer);
