@@ -171,7 +171,7 @@ export class ConnectionPipeline {
       pool.connectionClosed(d.backend);
       strategies.closed(d.conn, d.backend);
       stats.inc('connections_active', -1);
-      log.info({ backend: d.backend.id, strategy: d.strategy, key: d.conn.key?.slice(0, 128), sniffMs: Math.round(d.sniffed.sniffMs * 1000) / 1000, ...result }, 'connection closed');
+      log.info({ remote: `${d.conn.remoteAddress}:${d.conn.remotePort}`, listener: d.conn.listener, backend: d.backend.id, strategy: d.strategy, key: d.conn.key?.slice(0, 128), sniffMs: Math.round(d.sniffed.sniffMs * 1000) / 1000, ...result }, 'connection closed');
     });
     // `done` above runs on a later close event, by which time `untrack` exists.
     const untrack = pool.track(d.backend, () => abort('backend_marked_down'));
