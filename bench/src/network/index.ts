@@ -10,6 +10,7 @@ export type { BackendSpec } from './backends.ts';
 export { SCENARIOS, METRICS } from './metrics.ts';
 export type { Scenario, MetricDef } from './metrics.ts';
 export { renderNetworkText } from './report-text.ts';
+export { renderNetworkHtml } from './report-html.ts';
 export { loopbackAddress } from './loopback.ts';
 export { haproxyConfig } from './haproxy-config.ts';
 export { haproxyInstalled } from './targets.ts';

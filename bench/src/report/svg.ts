@@ -35,7 +35,7 @@ function ticks(min: number, max: number, count: number): number[] {
 }
 
 /** The next round number at or above v (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × a power of ten): a tidy top for the axis. */
-function niceCeil(v: number): number {
+export function niceCeil(v: number): number {
   const magnitude = 10 ** Math.floor(Math.log10(v));
   return ([1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].find((f) => f * magnitude >= v) ?? 10) * magnitude;
 }
@@ -110,6 +110,10 @@ export interface BarChartOptions {
   readonly series: readonly Series<number | undefined>[];
   /** Optional per-series, per-group reference value drawn as a black tick on the bar (the minimum). */
   readonly reference?: readonly (readonly (number | undefined)[])[];
+  /** Optional per-series, per-group [low, high] range drawn as a whisker over the bar (min–max over rounds). */
+  readonly whiskers?: readonly (readonly (readonly [number, number] | undefined)[])[];
+  /** A y value drawn as a dashed reference line across the chart (1 for ratios). */
+  readonly ideal?: number;
   readonly format: (v: number) => string;
   readonly yMax?: number;
   readonly width?: number;
@@ -123,7 +127,8 @@ export function barChart(o: BarChartOptions): string {
   const w = width - MARGIN.left - MARGIN.right;
   const h = height - MARGIN.top - MARGIN.bottom;
   const values = o.series.flatMap((s) => s.values.filter((v): v is number => v !== undefined));
-  const highest = Math.max(1, ...values, ...(o.reference ?? []).flat().filter((v): v is number => v !== undefined));
+  const whiskerTops = (o.whiskers ?? []).flat().filter((r) => r !== undefined).map((r) => r[1]);
+  const highest = Math.max(1, ...values, ...(o.reference ?? []).flat().filter((v): v is number => v !== undefined), ...whiskerTops.filter(Number.isFinite), o.ideal ?? 0);
   const yMax = o.yMax ?? niceCeil(highest * 1.05);
   const y = (v: number): number => MARGIN.top + h - (v / yMax) * h;
   const groupWidth = w / Math.max(1, o.groups.length);
@@ -146,19 +151,29 @@ export function barChart(o: BarChartOptions): string {
       if (ref !== undefined) {
         parts.push(`<line x1="${bx.toFixed(1)}" x2="${(bx + Math.max(1, barWidth - 2)).toFixed(1)}" y1="${y(ref).toFixed(1)}" y2="${y(ref).toFixed(1)}" stroke="#000" stroke-width="2"><title>${escapeXml(`minimum: ${o.format(ref)}`)}</title></line>`);
       }
+      const range = o.whiskers?.[i]?.[g];
+      if (range !== undefined) {
+        const cx = (bx + Math.max(1, barWidth - 2) / 2).toFixed(1);
+        const cap = Math.min(6, Math.max(1, barWidth - 2) / 3);
+        const [lo, hi] = [y(range[0]).toFixed(1), y(Math.min(range[1], yMax)).toFixed(1)];
+        const caps = [lo, hi].map((cy) => `<line x1="${(Number(cx) - cap).toFixed(1)}" x2="${(Number(cx) + cap).toFixed(1)}" y1="${cy}" y2="${cy}"/>`).join('');
+        parts.push(`<g class="whisker" stroke="#000" stroke-width="1.2"><line x1="${cx}" x2="${cx}" y1="${lo}" y2="${hi}"/>${caps}<title>${escapeXml(`${s.name}, ${group}: ${o.format(range[0])} to ${o.format(range[1])}`)}</title></g>`);
+      }
     });
   });
+  if (o.ideal !== undefined) parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + w}" y1="${y(o.ideal).toFixed(1)}" y2="${y(o.ideal).toFixed(1)}" stroke="#555" stroke-dasharray="4 3"/>`);
   parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left}" y1="${MARGIN.top}" y2="${MARGIN.top + h}" stroke="#333"/>`);
   parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + w}" y1="${MARGIN.top + h}" y2="${MARGIN.top + h}" stroke="#333"/>`);
   parts.push(`<text x="14" y="${MARGIN.top + h / 2}" transform="rotate(-90 14 ${MARGIN.top + h / 2})" text-anchor="middle" font-size="12">${escapeXml(o.yLabel)}</text>`);
   return svg(width, height, o.title, parts);
 }
 
-function svg(width: number, height: number, title: string, parts: readonly string[]): string {
+/** The outer <svg> element of a chart: scales to the page width, titled for screen readers. */
+export function svg(width: number, height: number, title: string, parts: readonly string[]): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="${escapeXml(title)}" font-family="system-ui, sans-serif"><title>${escapeXml(title)}</title>${parts.join('')}</svg>`;
 }
 
 /** The colour key shared by every chart. */
-export function legend(names: readonly string[]): string {
-  return `<ul class="legend">${names.map((n, i) => `<li><span style="background:${colorOf(i)}"></span>${escapeXml(n)}</li>`).join('')}</ul>`;
+export function legend(names: readonly string[], colors?: readonly string[]): string {
+  return `<ul class="legend">${names.map((n, i) => `<li><span style="background:${colors?.[i] ?? colorOf(i)}"></span>${escapeXml(n)}</li>`).join('')}</ul>`;
 }

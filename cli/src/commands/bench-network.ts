@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDuration, TetherError } from '@tether/core';
 import {
-  BASELINES, DEFAULTS, LIMITS, SCENARIOS, loopbackAddress, renderNetworkText, resolveOptions, runNetworkBench, typeScriptNode,
+  BASELINES, DEFAULTS, LIMITS, SCENARIOS, loopbackAddress, renderNetworkHtml, renderNetworkText, resolveOptions, runNetworkBench, typeScriptNode,
   type BackendSpec, type Baseline, type NetworkBenchOptions, type Scenario,
 } from '@tether/bench/network';
 import { parse, UsageError } from '../args.ts';
@@ -20,6 +20,7 @@ const FLAGS = {
   duration: { type: 'string' },
   baseline: { type: 'string' },
   json: { type: 'boolean' },
+  report: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -51,6 +52,9 @@ operation.
   --duration S           seconds of each ping-pong and publish phase (default ${DEFAULTS.durationMs / 1000}; 500ms also works)
   --baseline a,b         ${BASELINES.join(',')} or none   (default: direct, and haproxy if installed)
   --json                 print the full result as JSON
+  --report FILE.html     also write a self-contained HTML page (inline SVG, no script, opens
+                         offline): latency percentiles per target with min-max over rounds,
+                         session present on reconnect, ratios to the baselines, the tables
 
 Only loopback addresses are accepted. Every process the benchmark starts is stopped by its PID
 when it ends or is interrupted.
@@ -64,6 +68,8 @@ export async function benchNetwork(argv: string[]): Promise<void> {
     return;
   }
   if (positionals.length > 0) throw new UsageError(`bench network: unexpected argument "${positionals[0]!}"`);
+  const report = values.report as string | undefined;
+  if (report !== undefined && !/\.html?$/i.test(report)) throw new UsageError('--report must name an .html file');
 
   const controller = new AbortController();
   const options: NetworkBenchOptions = {
@@ -85,6 +91,10 @@ export async function benchNetwork(argv: string[]): Promise<void> {
     const result = await runNetworkBench(options);
     clearProgress(process.stderr);
     process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : renderNetworkText(result, { tty: process.stdout.isTTY === true }));
+    if (report !== undefined) {
+      writeFileSync(report, renderNetworkHtml(result));
+      process.stderr.write(`report written to ${report}\n`);
+    }
   } catch (err) {
     clearProgress(process.stderr);
     if (controller.signal.aborted) throw new TetherError('TETHER_ERR_BENCH', 'bench network: interrupted; the processes it started have been stopped');

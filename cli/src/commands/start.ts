@@ -25,7 +25,11 @@ export async function start(argv: string[]): Promise<void> {
   // Handlers go in before the listener opens: a supervisor may signal as soon as it sees readiness.
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal while stopping: the operator wants out now, even if a plugin hangs.
+      log.warn({ signal }, 'second signal while stopping: exiting at once');
+      process.exit(1);
+    }
     stopping = true;
     log.info({ signal }, 'stopping');
     server

@@ -46,6 +46,16 @@ const duration = (val: unknown): void => {
   assert(parseDuration(val) !== undefined, 'must be a duration: milliseconds, or a number with ms, s, m, h or d (e.g. "30m")');
 };
 
+/** A deadline that must be able to pass: 0 would fail every connection or check. */
+const positiveDuration = (val: unknown): void => {
+  duration(val);
+  assert(parseDuration(val)! >= 1, 'must be at least 1 ms');
+};
+
+const sniffBytes = (val: unknown): void => {
+  assert(Number.isInteger(val) && (val as number) >= 64, 'must be a whole number of bytes, at least 64 (a CONNECT alone takes 14 or more)');
+};
+
 const splitList = (val: unknown): unknown =>
   typeof val === 'string' ? val.split(',').map((s) => s.trim()).filter(Boolean) : val;
 
@@ -141,6 +151,8 @@ export function registerFormats(): void {
     'host-port': { validate: hostPort },
     'optional-host-port': { validate: optionalHostPort },
     'duration-text': { validate: duration },
+    'positive-duration': { validate: positiveDuration },
+    'sniff-bytes': { validate: sniffBytes },
     'plugin-chain': { validate: chain, coerce: splitList },
     'backend-list': { validate: backends, coerce: splitList },
     'listener-list': { validate: listeners, coerce: (val: unknown) => (typeof val === 'string' ? (JSON.parse(val) as unknown) : val) },
@@ -198,14 +210,14 @@ export const configSchema: Schema<RawConfig> = {
   },
   sniff: {
     maxBytes: {
-      doc: 'Largest first packet (CONNECT) accepted, in bytes; a larger one is rejected as soon as its header says so.',
-      format: 'nat',
+      doc: 'Largest first packet (CONNECT) accepted, in bytes (at least 64); a larger one is rejected as soon as its header says so.',
+      format: 'sniff-bytes',
       default: 65536,
       env: 'TETHER_SNIFF_MAX_BYTES',
     },
     timeout: {
       doc: 'Time a client has to send its complete CONNECT (like HAProxy tcp-request inspect-delay).',
-      format: 'duration-text',
+      format: 'positive-duration',
       default: '5s',
       env: 'TETHER_SNIFF_TIMEOUT',
     },
@@ -213,18 +225,18 @@ export const configSchema: Schema<RawConfig> = {
   timeouts: {
     connect: {
       doc: 'Time to establish the TCP connection to a backend before trying another (HAProxy timeout connect).',
-      format: 'duration-text',
+      format: 'positive-duration',
       default: '5s',
       env: 'TETHER_TIMEOUT_CONNECT',
     },
     client: {
-      doc: 'Idle time after which a spliced connection is closed, client side (HAProxy timeout client).',
+      doc: 'Idle time after which a spliced connection is closed, client side (HAProxy timeout client); 0 disables it.',
       format: 'duration-text',
       default: '600s',
       env: 'TETHER_TIMEOUT_CLIENT',
     },
     server: {
-      doc: 'Idle time after which a spliced connection is closed, broker side (HAProxy timeout server).',
+      doc: 'Idle time after which a spliced connection is closed, broker side (HAProxy timeout server); 0 disables it.',
       format: 'duration-text',
       default: '600s',
       env: 'TETHER_TIMEOUT_SERVER',
@@ -251,8 +263,8 @@ export const configSchema: Schema<RawConfig> = {
       default: 'none',
       env: 'TETHER_HEALTH_CHECK',
     },
-    interval: { doc: 'Time between two checks of a backend (HAProxy inter).', format: 'duration-text', default: '2s', env: 'TETHER_HEALTH_CHECK_INTERVAL' },
-    timeout: { doc: 'Time one check may take (HAProxy timeout check).', format: 'duration-text', default: '1s', env: 'TETHER_HEALTH_CHECK_TIMEOUT' },
+    interval: { doc: 'Time between two checks of a backend (HAProxy inter).', format: 'positive-duration', default: '2s', env: 'TETHER_HEALTH_CHECK_INTERVAL' },
+    timeout: { doc: 'Time one check may take (HAProxy timeout check).', format: 'positive-duration', default: '1s', env: 'TETHER_HEALTH_CHECK_TIMEOUT' },
     rise: { doc: 'Consecutive passed checks that bring a down backend up (HAProxy rise).', format: 'nat', default: 2, env: 'TETHER_HEALTH_CHECK_RISE' },
     fall: { doc: 'Consecutive failed checks that take a backend down (HAProxy fall).', format: 'nat', default: 3, env: 'TETHER_HEALTH_CHECK_FALL' },
     clientId: { doc: 'Client identifier of the mqtt check.', format: String, default: 'tether-health-check', env: 'TETHER_HEALTH_CHECK_CLIENT_ID' },

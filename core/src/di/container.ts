@@ -43,20 +43,26 @@ export async function createTether(options: TetherOptions): Promise<{ container:
     useValue: new HealthChecker(pool, config.healthCheck, (id) => checkType.get(id) ?? 'none', log.child({ component: 'health' }), stats),
   });
 
-  for (const specifier of config.plugins) await importPluginModule(specifier, { registry, baseDir: config.baseDir });
-  const loader = { registry, baseDir: config.baseDir, log, stats, now, signal: lifetime.signal, backends: pool.all() };
-  const strategies = await buildChain('strategy', config.select, loader);
-  const last = strategies.at(-1);
-  if (!last || !last.product.alwaysAnswers || (last.when ?? 'always') !== 'always') {
-    throw new ConfigError(`select: the strategy chain [${config.select.map((e) => e.use).join(', ')}] can leave a client without a backend; end it with a strategy that always answers, such as least-connections`);
+  // Plugins created before a later one fails would keep their timers and watchers: stop them.
+  try {
+    for (const specifier of config.plugins) await importPluginModule(specifier, { registry, baseDir: config.baseDir });
+    const loader = { registry, baseDir: config.baseDir, log, stats, now, signal: lifetime.signal, backends: pool.all() };
+    const strategies = await buildChain('strategy', config.select, loader);
+    const last = strategies.at(-1);
+    if (!last || !last.product.alwaysAnswers || (last.when ?? 'always') !== 'always') {
+      throw new ConfigError(`select: the strategy chain [${config.select.map((e) => e.use).join(', ')}] can leave a client without a backend; end it with a strategy that always answers, such as least-connections`);
+    }
+    container.register(Tokens.StrategyChain, { useValue: new StrategyChain(strategies, log) });
+    container.register(Tokens.ExtractorChain, { useValue: await buildChain('extractor', config.key, loader) });
+    container.register(Tokens.SinkChain, { useValue: await buildChain('sink', config.sinks, loader) });
+    const listeners = [];
+    for (const listener of config.listeners) listeners.push({ name: listener.name, transports: await buildChain('transport', listener.transports, loader) });
+    if (listeners.length === 0) throw new ConfigError('no listener: set listen (TETHER_LISTEN, --listen) or add listeners');
+    container.register(Tokens.Listeners, { useValue: listeners });
+  } catch (err) {
+    lifetime.abort();
+    throw err;
   }
-  container.register(Tokens.StrategyChain, { useValue: new StrategyChain(strategies, log) });
-  container.register(Tokens.ExtractorChain, { useValue: await buildChain('extractor', config.key, loader) });
-  container.register(Tokens.SinkChain, { useValue: await buildChain('sink', config.sinks, loader) });
-  const listeners = [];
-  for (const listener of config.listeners) listeners.push({ name: listener.name, transports: await buildChain('transport', listener.transports, loader) });
-  if (listeners.length === 0) throw new ConfigError('no listener: set listen (TETHER_LISTEN, --listen) or add listeners');
-  container.register(Tokens.Listeners, { useValue: listeners });
   container.register(Tokens.Server, {
     useFactory: instanceCachingFactory((c) => new TetherServer({
       config: resolve(c, Tokens.Config),

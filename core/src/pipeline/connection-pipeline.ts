@@ -112,6 +112,7 @@ export class ConnectionPipeline {
     const tried = new Set<string>();
     const failures: string[] = [];
     for (let attempt = 0; attempt <= config.retries; attempt++) {
+      if (client.destroyed) throw clientGone();
       const choice = await strategies.select(conn, pool.available(tried));
       if (!choice) break;
       // Counted from the choice, not the splice, so a burst of connects spreads out (HAProxy does the same).
@@ -131,7 +132,7 @@ export class ConnectionPipeline {
       if (client.destroyed) {
         upstreamSocket.destroy();
         pool.connectionClosed(choice.backend);
-        throw new ConnectionError('TETHER_ERR_CLIENT_CLOSED', 'client_closed_early', 'client went away while its backend was being connected');
+        throw clientGone();
       }
       let upstream: Duplex;
       try {
@@ -139,6 +140,13 @@ export class ConnectionPipeline {
       } catch (err) {
         pool.connectionClosed(choice.backend);
         throw err;
+      }
+      // A sink may take round trips (a TLS handshake): the client, or Tether, may be gone by now.
+      if (client.destroyed) {
+        upstream.destroy();
+        upstreamSocket.destroy();
+        pool.connectionClosed(choice.backend);
+        throw clientGone();
       }
       return { conn, sniffed, backend: choice.backend, strategy: choice.strategy, upstreamSocket, upstream };
     }
@@ -191,6 +199,10 @@ export class ConnectionPipeline {
   }
 }
 
+function clientGone(): ConnectionError {
+  return new ConnectionError('TETHER_ERR_CLIENT_CLOSED', 'client_closed_early', 'client went away while its backend was being connected');
+}
+
 function isReset(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException)?.code;
   return code === 'ECONNRESET' || code === 'EPIPE';
@@ -200,6 +212,8 @@ function isReset(err: unknown): boolean {
 function refuse(client: Socket, protocolVersion: 3 | 4 | 5): void {
   if (client.destroyed) return;
   client.resume(); // drain what it sent after CONNECT, so closing does not turn into a reset
-  client.setTimeout(REFUSAL_LINGER_MS, () => client.destroy());
+  // A deadline, not an idle timeout: a client that keeps sending must not keep the socket.
+  const linger = setTimeout(() => client.destroy(), REFUSAL_LINGER_MS);
+  client.once('close', () => clearTimeout(linger));
   client.end(serverUnavailableConnack(protocolVersion));
 }

@@ -58,14 +58,19 @@ export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex,
   upstream.once('end', () => note('server_closed'));
   client.on('error', (err: NodeJS.ErrnoException) => note(`client_error_${err.code ?? 'unknown'}`));
   upstream.on('error', (err: NodeJS.ErrnoException) => note(`server_error_${err.code ?? 'unknown'}`));
-  client.once('close', () => {
+  const clientClosed = (): void => {
     release(upstream);
     onClosed();
-  });
-  upstream.once('close', () => {
+  };
+  const upstreamClosed = (): void => {
     release(client);
     onClosed();
-  });
+  };
+  // A side that closed before we got here will not emit 'close' again.
+  if (client.closed) clientClosed();
+  else client.once('close', clientClosed);
+  if (upstream.closed) upstreamClosed();
+  else upstream.once('close', upstreamClosed);
 
   client.pipe(upstream);
   upstream.pipe(client);

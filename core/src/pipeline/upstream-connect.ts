@@ -21,6 +21,9 @@ export function connectUpstream(backend: Backend, timeoutMs: number): Promise<So
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.off('error', onError);
+      // Until the splice listens, a reset from the broker must not be an uncaught 'error';
+      // the splice learns of it through 'close'.
+      socket.on('error', () => undefined);
       resolve(socket);
     });
   });

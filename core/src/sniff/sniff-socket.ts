@@ -48,12 +48,18 @@ export function sniffConnect(socket: Socket, options: SniffOptions): Observable<
     };
     const onEnd = (): void => subscriber.error(new ClientClosedError(received));
     const onError = (err: Error): void => subscriber.error(err);
+    if (socket.destroyed || socket.readableEnded) {
+      subscriber.error(new ClientClosedError(0));
+      return undefined;
+    }
     socket.on('data', onData);
     socket.once('end', onEnd);
+    socket.once('close', onEnd);
     socket.once('error', onError);
     return () => {
       socket.off('data', onData);
       socket.off('end', onEnd);
+      socket.off('close', onEnd);
       socket.off('error', onError);
     };
   }).pipe(

@@ -1,8 +1,8 @@
 import { ABSTAIN, defineStrategy, parseDuration, PLUGIN_API_VERSION, selected, type Backend } from '@tether/core';
 import { StickTable } from './stick-table.ts';
 
-/** Marks a connection this table counted in an entry's `use`, so only those release it. */
-const STORED = 'stick-table:stored';
+/** Tables created so far: each marks the connections it counted under its own attribute key. */
+let instances = 0;
 
 export interface StickTableConfig {
   size: number;
@@ -24,7 +24,11 @@ export const stickTable = defineStrategy<StickTableConfig>({
   version: '0.1.0',
   description: 'Sticky key → backend table with LRU size bound and idle expiry (HAProxy stick-table).',
   options: {
-    size: { doc: 'Maximum number of entries; the least recently used idle entry is evicted to make room (HAProxy size).', format: 'nat', default: 100_000 },
+    size: { doc: 'Maximum number of entries; the least recently used idle entry is evicted to make room (HAProxy size).', format: (val: unknown) => {
+        if (!Number.isInteger(val) || (val as number) < 1) throw new Error('must be a whole number of entries, at least 1');
+      },
+      default: 100_000,
+    },
     expire: {
       doc: 'Idle time after which an entry is forgotten, counted from the last connect or disconnect (HAProxy expire).',
       format: (val: unknown) => {
@@ -36,6 +40,9 @@ export const stickTable = defineStrategy<StickTableConfig>({
     mode: { doc: 'learn: match and store; match-only: never store new entries.', format: ['learn', 'match-only'], default: 'learn' },
   },
   create(ctx, options) {
+    // Marks a connection this table counted in an entry's `use`, so only those release it (per
+    // instance: two stick tables in one chain must not release each other's entries).
+    const STORED = `stick-table:stored:${++instances}`;
     const expireMs = parseDuration(options.expire)!;
     const table = new StickTable({ size: options.size, expireMs, keyLength: options.keyLength, now: ctx.now });
     const timer = setInterval(() => table.sweep(), Math.min(Math.max(expireMs / 10, 1000), 60_000));
