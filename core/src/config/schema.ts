@@ -152,7 +152,7 @@ export function registerFormats(): void {
     'optional-host-port': { validate: optionalHostPort },
     'duration-text': { validate: duration },
     'positive-duration': { validate: positiveDuration },
-    'sniff-bytes': { validate: sniffBytes },
+    'sniff-bytes': { validate: sniffBytes, coerce: (val: unknown) => (typeof val === 'string' && /^\d+$/.test(val) ? Number(val) : val) },
     'plugin-chain': { validate: chain, coerce: splitList },
     'backend-list': { validate: backends, coerce: splitList },
     'listener-list': { validate: listeners, coerce: (val: unknown) => (typeof val === 'string' ? (JSON.parse(val) as unknown) : val) },

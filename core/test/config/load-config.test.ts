@@ -253,9 +253,9 @@ describe('loadConfig precedence: overrides > environment > file > defaults', () 
   });
 
   it('takes nested overrides by dotted path', () => {
-    const config = loadConfig({ env: NO_ENV, overrides: { 'timeouts.connect': '2s', 'sniff.maxBytes': 10 } });
+    const config = loadConfig({ env: NO_ENV, overrides: { 'timeouts.connect': '2s', 'sniff.maxBytes': 100 } });
     expect(config.timeouts.connectMs).toBe(2000);
-    expect(config.sniff.maxBytes).toBe(10);
+    expect(config.sniff.maxBytes).toBe(100);
   });
 
   it('validates overrides like any other source', () => {

@@ -132,3 +132,22 @@ describe('plugin chain validation', () => {
     expect(errorFor({ [path]: value })).toMatch(message);
   });
 });
+
+describe('limits that would stop all traffic', () => {
+  it.each([
+    ['timeouts.connect', 0],
+    ['sniff.timeout', '0s'],
+    ['healthCheck.timeout', 0],
+    ['healthCheck.interval', '0ms'],
+  ])('refuses %s = %j (every connection or check would fail at once)', (path, value) => {
+    expect(errorFor({ [path]: value })).toMatch(new RegExp(`${path.replace('.', '\\.')}: must be at least 1 ms`));
+  });
+
+  it('refuses a sniff.maxBytes too small to hold any CONNECT', () => {
+    expect(errorFor({ 'sniff.maxBytes': 10 })).toMatch(/sniff\.maxBytes: must be a whole number of bytes, at least 64/);
+  });
+
+  it('still allows 0 for the idle timeouts, which turns them off', () => {
+    expect(() => errorFor({ 'timeouts.client': 0 })).toThrow(/to be rejected/);
+  });
+});

@@ -53,7 +53,8 @@ describe('stick-table plugin metadata and options', () => {
 
   it.each([
     [{ expire: 'soon' }, /expire: must be a duration/],
-    [{ size: -1 }, /size: must be a positive integer/],
+    [{ size: -1 }, /size: must be a whole number of entries, at least 1/],
+    [{ size: 0 }, /size: must be a whole number of entries, at least 1/],
     [{ mode: 'store-only' }, /mode: must be one of the possible values: \["learn","match-only"\]/],
     [{ length: 10 }, /'length' not declared/],
   ])('rejects %j naming the option', (options, message) => {
