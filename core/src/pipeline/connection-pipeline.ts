@@ -170,21 +170,26 @@ export class ConnectionPipeline {
 
   #splice(client: Socket, d: Dispatched, log: Logger): void {
     const { pool, strategies, stats, config } = this.#deps;
-    strategies.spliced(d.conn, d.backend);
+    // The closures below live as long as the connection: they take only what they need, so the
+    // sniffed bytes (and the read buffer they may share) are not kept for hours.
+    const { conn, backend, strategy } = d;
+    const sniffMs = Math.round(d.sniffed.sniffMs * 1000) / 1000;
+    strategies.spliced(conn, backend);
     stats.inc('connections_spliced');
     stats.inc('connections_active');
     d.upstream.write(d.sniffed.bytes);
     const abort = splice(client, d.upstreamSocket, d.upstream, { clientIdleMs: config.timeouts.clientMs, serverIdleMs: config.timeouts.serverMs }, (result) => {
       untrack();
-      pool.connectionClosed(d.backend);
-      strategies.closed(d.conn, d.backend);
+      pool.connectionClosed(backend);
+      strategies.closed(conn, backend);
       stats.inc('connections_active', -1);
-      log.info({ remote: `${d.conn.remoteAddress}:${d.conn.remotePort}`, listener: d.conn.listener, backend: d.backend.id, strategy: d.strategy, key: d.conn.key?.slice(0, 128), sniffMs: Math.round(d.sniffed.sniffMs * 1000) / 1000, ...result }, 'connection closed');
+      log.info({ remote: `${conn.remoteAddress}:${conn.remotePort}`, listener: conn.listener, backend: backend.id, strategy, key: conn.key?.slice(0, 128), sniffMs, ...result }, 'connection closed');
     });
     // `done` above runs on a later close event, by which time `untrack` exists.
-    const untrack = pool.track(d.backend, () => abort('backend_marked_down'));
-    log.debug({ backend: d.backend.id, strategy: d.strategy }, 'spliced');
+    const untrack = pool.track(backend, () => abort('backend_marked_down'));
+    log.debug({ backend: backend.id, strategy }, 'spliced');
   }
+
 
   #reject(client: Socket, facts: ConnFacts, err: unknown, log: Logger): void {
     const { stats } = this.#deps;
