@@ -1,16 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { startEmbeddedBrokers } from '@tether/embedded-broker';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBalancer, type TestBalancer } from '../harness/balancer.ts';
 import { skipReason } from '../harness/binaries.ts';
+import { useTlsSuite } from '../harness/tls-suite.ts';
 import { logLines, waitFor } from '../harness/poll.ts';
-import { createTestPki, type CertFiles, type TestPki } from '../harness/tls-certs.ts';
+import type { CertFiles } from '../harness/tls-certs.ts';
 import { factsOf, portOf, rejections, TLS_FACTS_PROBE, tlsListener } from '../harness/tls-listener.ts';
 import { sClient } from '../harness/tls-tools.ts';
 import { AedesWitness } from '../harness/traffic-aedes-witness.ts';
-import { ClientPool } from '../harness/traffic-mqtt-clients.ts';
-import { ProcessGroup } from '../harness/traffic-processes.ts';
-import { Teardown } from '../harness/traffic-teardown.ts';
 
 /**
  * Mutual TLS: client certificates checked against the listener's CA (verify: required and
@@ -21,27 +19,15 @@ import { Teardown } from '../harness/traffic-teardown.ts';
 
 const missing = ['openssl', 'mosquitto_pub'].map(skipReason).join('');
 
-const teardown = new Teardown();
-const pool = new ClientPool();
-const tools = new ProcessGroup();
-let pki: TestPki;
-
-beforeAll(async () => {
-  if (missing === '') pki = await createTestPki();
-}, 60_000);
-afterAll(() => pki?.remove());
-afterEach(async () => {
-  await pool.closeAll();
-  await tools.killAll();
-  await teardown.run();
-}, 30_000);
+const suite = useTlsSuite(missing);
+const { teardown, pool, tools } = suite;
 
 async function setup(verify: 'optional' | 'required', overrides: Record<string, unknown> = {}): Promise<{ balancer: TestBalancer; witness: AedesWitness; port: number }> {
   const brokers = teardown.add('brokers', await startEmbeddedBrokers(2, { cluster: false }), (bs) => Promise.all(bs.map((b) => b.close())));
   const witness = teardown.add('witness', new AedesWitness(brokers), (w) => w.detach());
   const balancer = teardown.add('balancer', await startBalancer({
     backends: brokers.map((b) => `${b.id}=127.0.0.1:${b.port}`),
-    listeners: [tlsListener({ cert: pki.alpha.cert, key: pki.alpha.key, ca: pki.ca.cert, verify })],
+    listeners: [tlsListener({ cert: suite.pki.alpha.cert, key: suite.pki.alpha.key, ca: suite.pki.ca.cert, verify })],
     ...overrides,
   }), (b) => b.close());
   return { balancer, witness, port: portOf(balancer) };
@@ -49,17 +35,17 @@ async function setup(verify: 'optional' | 'required', overrides: Record<string, 
 
 /** mosquitto_pub through the TLS listener, with a client certificate or none. */
 function publish(port: number, clientId: string, cert?: CertFiles): Promise<{ code: number | null; stderr: string }> {
-  return tools.run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '--cafile', pki.ca.cert,
+  return tools.run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '--cafile', suite.pki.ca.cert,
     ...(cert ? ['--cert', cert.cert, '--key', cert.key] : []), '-i', clientId, '-t', 'mtls/test', '-m', 'hi', '-q', '1']);
 }
 
-const mqttsOptions = (clientId: string, cert: CertFiles) => ({ clientId, ca: readFileSync(pki.ca.cert), cert: readFileSync(cert.cert), key: readFileSync(cert.key) });
+const mqttsOptions = (clientId: string, cert: CertFiles) => ({ clientId, ca: readFileSync(suite.pki.ca.cert), cert: readFileSync(cert.cert), key: readFileSync(cert.key) });
 
 describe.skipIf(missing !== '')(`mutual TLS${missing}`, { timeout: 60_000 }, () => {
   it('verify: required: mosquitto_pub with a certificate of the CA gets through; without one, or with an expired or foreign one, it is refused', async () => {
     const { balancer, witness, port } = await setup('required');
     const landed = witness.nextLanding('good-device');
-    const good = await publish(port, 'good-device', pki.device1);
+    const good = await publish(port, 'good-device', suite.pki.device1);
     expect(good.code, good.stderr).toBe(0);
     await landed;
 
@@ -67,11 +53,11 @@ describe.skipIf(missing !== '')(`mutual TLS${missing}`, { timeout: 60_000 }, () 
     const [none] = await rejections(balancer, 'tls_bad_client_cert', 1);
     expect(none).toMatchObject({ code: 'TETHER_ERR_TLS_BAD_CLIENT_CERT', err: 'client certificate rejected: the client sent no certificate and verify is required' });
 
-    expect((await publish(port, 'expired-device', pki.expired)).code).not.toBe(0);
+    expect((await publish(port, 'expired-device', suite.pki.expired)).code).not.toBe(0);
     const lines = await rejections(balancer, 'tls_bad_client_cert', 2);
     expect(lines[1]).toMatchObject({ err: 'client certificate rejected: CN=device-expired: CERT_HAS_EXPIRED (certificate has expired)' });
 
-    expect((await publish(port, 'foreign-device', pki.foreign)).code).not.toBe(0);
+    expect((await publish(port, 'foreign-device', suite.pki.foreign)).code).not.toBe(0);
     const all = await rejections(balancer, 'tls_bad_client_cert', 3);
     expect(all[2]!.err).toMatch(/^client certificate rejected: CN=device-foreign: UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
 
@@ -82,21 +68,21 @@ describe.skipIf(missing !== '')(`mutual TLS${missing}`, { timeout: 60_000 }, () 
 
   it('openssl s_client sees the CA names asked for, and completes with a client certificate', async () => {
     const { balancer, port } = await setup('required');
-    const withCert = await sClient(tools, port, ['-CAfile', pki.ca.cert, '-cert', pki.device1.cert, '-key', pki.device1.key]);
+    const withCert = await sClient(tools, port, ['-CAfile', suite.pki.ca.cert, '-cert', suite.pki.device1.cert, '-key', suite.pki.device1.key]);
     expect(withCert.verifyCode).toBe(0);
     expect(withCert.stdout).toMatch(/Acceptable client certificate CA names\s*\nCN = Tether Test CA/);
     // s_client sends no MQTT, so the connection ends as a CONNECT-less client, after a complete handshake.
     await waitFor(() => balancer.server.stats.get('tls_handshakes') === 1, { what: 'the handshake to be counted' });
-    await sClient(tools, port, ['-CAfile', pki.ca.cert]);
+    await sClient(tools, port, ['-CAfile', suite.pki.ca.cert]);
     await rejections(balancer, 'tls_bad_client_cert');
     expect(balancer.server.stats.get('tls_handshakes')).toBe(1);
   });
 
   it('verify: optional lets clients without a valid certificate in, and the facts say so', async () => {
     const { balancer, port } = await setup('optional', { plugins: [TLS_FACTS_PROBE], key: ['tls-facts-probe', 'cert-cn', 'client-id'] });
-    await pool.connect(`mqtts://127.0.0.1:${port}`, mqttsOptions('valid', pki.device1));
-    await pool.connect(`mqtts://127.0.0.1:${port}`, mqttsOptions('expired', pki.expired));
-    await pool.connect(`mqtts://127.0.0.1:${port}`, { clientId: 'anonymous', ca: readFileSync(pki.ca.cert) });
+    await pool.connect(`mqtts://127.0.0.1:${port}`, mqttsOptions('valid', suite.pki.device1));
+    await pool.connect(`mqtts://127.0.0.1:${port}`, mqttsOptions('expired', suite.pki.expired));
+    await pool.connect(`mqtts://127.0.0.1:${port}`, { clientId: 'anonymous', ca: readFileSync(suite.pki.ca.cert) });
     expect(await factsOf(balancer, 'valid')).toMatchObject({ peerCN: 'device-1', verified: true, peerSAN: ['DNS:device-1.devices.test', 'email:device-1@devices.test', 'URI:urn:device:device-1'] });
     expect(await factsOf(balancer, 'expired')).toMatchObject({ peerCN: 'device-expired', verified: false, verifyError: 'CERT_HAS_EXPIRED' });
     expect(await factsOf(balancer, 'anonymous')).toEqual(expect.objectContaining({ peerSAN: [], verified: false }));
@@ -111,7 +97,7 @@ describe.skipIf(missing !== '')(`mutual TLS${missing}`, { timeout: 60_000 }, () 
   it('cert-cn: each device sticks to its broker by certificate, whatever client id it uses', async () => {
     const { balancer, witness, port } = await setup('required', { key: ['cert-cn'] });
     const home = new Map<string, string>();
-    for (const [device, cert] of [['device-1', pki.device1], ['device-2', pki.device2]] as const) {
+    for (const [device, cert] of [['device-1', suite.pki.device1], ['device-2', suite.pki.device2]] as const) {
       const landed = witness.nextLanding(`${device}-first`);
       const { client } = await pool.connect(`mqtts://127.0.0.1:${port}`, mqttsOptions(`${device}-first`, cert));
       home.set(device, (await landed).broker);
@@ -120,7 +106,7 @@ describe.skipIf(missing !== '')(`mutual TLS${missing}`, { timeout: 60_000 }, () 
     // least-connections spread the two devices; from now on the stick table decides.
     expect(new Set(home.values()).size).toBe(2);
     for (let round = 1; round <= 3; round++) {
-      for (const [device, cert] of [['device-1', pki.device1], ['device-2', pki.device2]] as const) {
+      for (const [device, cert] of [['device-1', suite.pki.device1], ['device-2', suite.pki.device2]] as const) {
         const clientId = `${device}-round-${round}`;
         const landed = witness.nextLanding(clientId);
         const { client } = await pool.connect(`mqtts://127.0.0.1:${port}`, mqttsOptions(clientId, cert));

@@ -2,17 +2,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBalancer, type TestBalancer } from '../harness/balancer.ts';
 import { skipReason } from '../harness/binaries.ts';
+import { useTlsSuite } from '../harness/tls-suite.ts';
 import { logLines, waitFor } from '../harness/poll.ts';
-import { createTestPki, type TestPki } from '../harness/tls-certs.ts';
 import { factsOf, portOf, rejections, TLS_FACTS_PROBE, tlsListener } from '../harness/tls-listener.ts';
 import { sClient, serialOf } from '../harness/tls-tools.ts';
 import { AedesWitness } from '../harness/traffic-aedes-witness.ts';
-import { ClientPool } from '../harness/traffic-mqtt-clients.ts';
-import { ProcessGroup } from '../harness/traffic-processes.ts';
-import { Teardown } from '../harness/traffic-teardown.ts';
 import { withTimeout } from '../harness/traffic-wait.ts';
 
 /**
@@ -23,20 +20,8 @@ import { withTimeout } from '../harness/traffic-wait.ts';
 
 const missing = ['openssl', 'mosquitto_sub', 'mosquitto_pub'].map(skipReason).join('');
 
-const teardown = new Teardown();
-const pool = new ClientPool();
-const tools = new ProcessGroup();
-let pki: TestPki;
-
-beforeAll(async () => {
-  if (missing === '') pki = await createTestPki();
-}, 60_000);
-afterAll(() => pki?.remove());
-afterEach(async () => {
-  await pool.closeAll();
-  await tools.killAll();
-  await teardown.run();
-}, 30_000);
+const suite = useTlsSuite(missing);
+const { teardown, pool, tools } = suite;
 
 interface Setup {
   readonly brokers: EmbeddedBroker[];
@@ -50,19 +35,19 @@ async function setup(tls: Record<string, unknown> = {}, overrides: Record<string
   const witness = teardown.add('witness', new AedesWitness(brokers), (w) => w.detach());
   const balancer = teardown.add('balancer', await startBalancer({
     backends: brokers.map((b) => `${b.id}=127.0.0.1:${b.port}`),
-    ...(file ? {} : { listeners: [tlsListener({ cert: pki.alpha.cert, key: pki.alpha.key, ...tls })] }),
+    ...(file ? {} : { listeners: [tlsListener({ cert: suite.pki.alpha.cert, key: suite.pki.alpha.key, ...tls })] }),
     ...overrides,
   }, file), (b) => b.close());
   return { brokers, witness, balancer, tlsPort: portOf(balancer) };
 }
 
-const ca = (): Buffer => readFileSync(pki.ca.cert);
+const ca = (): Buffer => readFileSync(suite.pki.ca.cert);
 
 describe.skipIf(missing !== '')(`TLS termination${missing}`, { timeout: 60_000 }, () => {
   it('the seed layout: plain MQTT on one listener and MQTT over TLS on another, from one config file', async () => {
     // The deployment's 1883 + 8883, on free ports: `listen` is the plain listener, `listeners`
     // adds the TLS one. Both reach the same brokers through the same stick table.
-    const file = join(pki.dir, 'seed-tls.yaml');
+    const file = join(suite.pki.dir, 'seed-tls.yaml');
     writeFileSync(file, [
       'listen: 127.0.0.1:0            # 0.0.0.0:1883 in production',
       'listeners:',
@@ -71,8 +56,8 @@ describe.skipIf(missing !== '')(`TLS termination${missing}`, { timeout: 60_000 }
       '    transports:',
       '      - use: tls',
       '        options:',
-      `          cert: ${pki.alpha.cert}`,
-      `          key: ${pki.alpha.key}`,
+      `          cert: ${suite.pki.alpha.cert}`,
+      `          key: ${suite.pki.alpha.key}`,
       '',
     ].join('\n'));
     const brokers = teardown.add('brokers', await startEmbeddedBrokers(2, { cluster: false }), (bs) => Promise.all(bs.map((b) => b.close())));
@@ -96,28 +81,28 @@ describe.skipIf(missing !== '')(`TLS termination${missing}`, { timeout: 60_000 }
   });
 
   it('openssl s_client: the certificate served follows the SNI; no SNI or an unknown one gets the default', async () => {
-    const { tlsPort } = await setup({ certificates: [{ cert: pki.beta.cert, key: pki.beta.key }] });
+    const { tlsPort } = await setup({ certificates: [{ cert: suite.pki.beta.cert, key: suite.pki.beta.key }] });
     const asks = async (sni: string[]): Promise<string | undefined> => {
-      const r = await sClient(tools, tlsPort, ['-CAfile', pki.ca.cert, ...sni]);
+      const r = await sClient(tools, tlsPort, ['-CAfile', suite.pki.ca.cert, ...sni]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.verifyCode, r.stdout).toBe(0);
       return serialOf(r.served);
     };
-    expect(await asks(['-servername', 'beta.test'])).toBe(pki.beta.serial);
-    expect(await asks(['-servername', 'alpha.test'])).toBe(pki.alpha.serial);
-    expect(await asks(['-noservername'])).toBe(pki.alpha.serial);
-    const unknown = await sClient(tools, tlsPort, ['-CAfile', pki.ca.cert, '-servername', 'gamma.test']);
-    expect(serialOf(unknown.served)).toBe(pki.alpha.serial);
+    expect(await asks(['-servername', 'beta.test'])).toBe(suite.pki.beta.serial);
+    expect(await asks(['-servername', 'alpha.test'])).toBe(suite.pki.alpha.serial);
+    expect(await asks(['-noservername'])).toBe(suite.pki.alpha.serial);
+    const unknown = await sClient(tools, tlsPort, ['-CAfile', suite.pki.ca.cert, '-servername', 'gamma.test']);
+    expect(serialOf(unknown.served)).toBe(suite.pki.alpha.serial);
   });
 
   it('strictSni: an unknown server name is refused during the handshake, with its own reason', async () => {
-    const { balancer, tlsPort } = await setup({ strictSni: true, certificates: [{ cert: pki.beta.cert, key: pki.beta.key }] });
-    const refused = await sClient(tools, tlsPort, ['-CAfile', pki.ca.cert, '-servername', 'gamma.test']);
+    const { balancer, tlsPort } = await setup({ strictSni: true, certificates: [{ cert: suite.pki.beta.cert, key: suite.pki.beta.key }] });
+    const refused = await sClient(tools, tlsPort, ['-CAfile', suite.pki.ca.cert, '-servername', 'gamma.test']);
     expect(refused.served).toBeUndefined();
     const [line] = await rejections(balancer, 'tls_unknown_sni');
     expect(line).toMatchObject({ level: 40, listener: 'tls', code: 'TETHER_ERR_TLS_UNKNOWN_SNI', err: 'no certificate for server name "gamma.test" (strictSni)' });
-    const known = await sClient(tools, tlsPort, ['-CAfile', pki.ca.cert, '-servername', 'beta.test']);
-    expect(serialOf(known.served)).toBe(pki.beta.serial);
+    const known = await sClient(tools, tlsPort, ['-CAfile', suite.pki.ca.cert, '-servername', 'beta.test']);
+    expect(serialOf(known.served)).toBe(suite.pki.beta.serial);
   });
 
   it('mqtt.js over mqtts: the extractors see the TLS facts (protocol, SNI, ALPN)', async () => {
@@ -134,7 +119,7 @@ describe.skipIf(missing !== '')(`TLS termination${missing}`, { timeout: 60_000 }
   it('mosquitto_sub and mosquitto_pub with --cafile through the TLS listener', async () => {
     // key: username, so publisher and subscriber share a stick entry and meet on one broker.
     const { balancer, tlsPort } = await setup({}, { key: ['username', 'client-id'] });
-    const tlsArgs = ['-h', '127.0.0.1', '-p', String(tlsPort), '--cafile', pki.ca.cert, '-u', 'alice'];
+    const tlsArgs = ['-h', '127.0.0.1', '-p', String(tlsPort), '--cafile', suite.pki.ca.cert, '-u', 'alice'];
     const sub = tools.spawn('mosquitto_sub', [...tlsArgs, '-i', 'alice-sub', '-t', 'tls/#', '-q', '1', '-v', '-C', '1'], 30_000);
     await waitFor(() => balancer.server.stats.get('connections_spliced') >= 1, { what: 'mosquitto_sub to be spliced to a broker' });
     // Retained, so it arrives whether the SUBSCRIBE is processed before or after it.
@@ -171,11 +156,11 @@ describe.skipIf(missing !== '')(`TLS termination${missing}`, { timeout: 60_000 }
 
   it('minVersion: a client limited to older versions fails the handshake, with OpenSSL\'s reason', async () => {
     const { balancer, tlsPort } = await setup({ minVersion: 'TLSv1.3' });
-    const old = await sClient(tools, tlsPort, ['-CAfile', pki.ca.cert, '-tls1_2']);
+    const old = await sClient(tools, tlsPort, ['-CAfile', suite.pki.ca.cert, '-tls1_2']);
     expect(old.served).toBeUndefined();
     const [line] = await rejections(balancer, 'tls_handshake_failed');
     expect(line!.err).toMatch(/^TLS handshake failed: unsupported protocol/);
-    const current = await sClient(tools, tlsPort, ['-CAfile', pki.ca.cert]);
+    const current = await sClient(tools, tlsPort, ['-CAfile', suite.pki.ca.cert]);
     expect(current.protocol).toBe('TLSv1.3');
   });
 

@@ -1,12 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBalancer, type TestBalancer } from '../harness/balancer.ts';
 import { skipReason } from '../harness/binaries.ts';
+import { useTlsSuite } from '../harness/tls-suite.ts';
 import { logLines, waitFor } from '../harness/poll.ts';
-import { createTestPki, type TestPki } from '../harness/tls-certs.ts';
 import { portOf, rejections, tlsListener } from '../harness/tls-listener.ts';
 import { startTlsMosquitto, type TlsMosquitto } from '../harness/tls-mosquitto.ts';
-import { ProcessGroup, type Running } from '../harness/traffic-processes.ts';
-import { Teardown } from '../harness/traffic-teardown.ts';
+import type { Running } from '../harness/traffic-processes.ts';
 
 /**
  * Re-encryption: Debian's mosquitto with a TLS listener that requires a client certificate, as
@@ -16,21 +15,11 @@ import { Teardown } from '../harness/traffic-teardown.ts';
 
 const missing = ['openssl', 'mosquitto', 'mosquitto_sub', 'mosquitto_pub'].map(skipReason).join('');
 
-const teardown = new Teardown();
-const tools = new ProcessGroup();
-let pki: TestPki;
-
-beforeAll(async () => {
-  if (missing === '') pki = await createTestPki();
-}, 60_000);
-afterAll(() => pki?.remove());
-afterEach(async () => {
-  await tools.killAll();
-  await teardown.run();
-}, 30_000);
+const suite = useTlsSuite(missing);
+const { teardown, tools } = suite;
 
 async function broker(requireCertificate = true): Promise<TlsMosquitto> {
-  return teardown.add('mosquitto', await startTlsMosquitto({ cert: pki.alpha.cert, key: pki.alpha.key, ca: pki.ca.cert, requireCertificate }), (m) => m.stop());
+  return teardown.add('mosquitto', await startTlsMosquitto({ cert: suite.pki.alpha.cert, key: suite.pki.alpha.key, ca: suite.pki.ca.cert, requireCertificate }), (m) => m.stop());
 }
 
 async function balancerFor(m: TlsMosquitto, upstream: Record<string, unknown>, overrides: Record<string, unknown> = {}): Promise<TestBalancer> {
@@ -42,7 +31,7 @@ async function balancerFor(m: TlsMosquitto, upstream: Record<string, unknown>, o
 }
 
 /** The client certificate Tether shows the broker, and the CA it checks the broker with. */
-const upstreamTls = (): Record<string, unknown> => ({ backends: { mosq1: { ca: pki.ca.cert, cert: pki.tetherClient.cert, key: pki.tetherClient.key } } });
+const upstreamTls = (): Record<string, unknown> => ({ backends: { mosq1: { ca: suite.pki.ca.cert, cert: suite.pki.tetherClient.cert, key: suite.pki.tetherClient.key } } });
 
 /** Waits until `sub` is subscribed: a retained marker published straight to the broker reaches it. */
 async function subscribed(sub: Running, m: TlsMosquitto): Promise<void> {
@@ -52,7 +41,7 @@ async function subscribed(sub: Running, m: TlsMosquitto): Promise<void> {
 }
 
 /** mosquitto_pub/sub arguments for the broker itself, over TLS with a client certificate. */
-const direct = (m: TlsMosquitto): string[] => ['-h', '127.0.0.1', '-p', String(m.port), '--cafile', pki.ca.cert, '--cert', pki.device2.cert, '--key', pki.device2.key];
+const direct = (m: TlsMosquitto): string[] => ['-h', '127.0.0.1', '-p', String(m.port), '--cafile', suite.pki.ca.cert, '--cert', suite.pki.device2.cert, '--key', suite.pki.device2.key];
 
 describe.skipIf(missing !== '')(`tls-upstream to a TLS mosquitto${missing}`, { timeout: 60_000 }, () => {
   it('a plain MQTT client reaches a broker that requires TLS and a client certificate', async () => {
@@ -70,10 +59,10 @@ describe.skipIf(missing !== '')(`tls-upstream to a TLS mosquitto${missing}`, { t
 
   it('TLS on both sides: mosquitto_pub over mqtts to Tether, re-encrypted to mosquitto', async () => {
     const m = await broker();
-    const balancer = await balancerFor(m, upstreamTls(), { listeners: [tlsListener({ cert: pki.alpha.cert, key: pki.alpha.key })] });
+    const balancer = await balancerFor(m, upstreamTls(), { listeners: [tlsListener({ cert: suite.pki.alpha.cert, key: suite.pki.alpha.key })] });
     const sub = tools.spawn('mosquitto_sub', [...direct(m), '-i', 'direct-sub', '-t', 'up/#', '-q', '1', '-v'], 30_000);
     await subscribed(sub, m);
-    const pub = await tools.run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(portOf(balancer)), '--cafile', pki.ca.cert, '-i', 'tls-pub', '-t', 'up/both', '-m', 'TLS in, TLS out', '-q', '1']);
+    const pub = await tools.run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(portOf(balancer)), '--cafile', suite.pki.ca.cert, '-i', 'tls-pub', '-t', 'up/both', '-m', 'TLS in, TLS out', '-q', '1']);
     expect(pub.code, pub.stderr).toBe(0);
     await sub.waitForLine(/^up\/both TLS in, TLS out$/);
     expect(balancer.server.stats.get('tls_handshakes')).toBe(1);
@@ -82,7 +71,7 @@ describe.skipIf(missing !== '')(`tls-upstream to a TLS mosquitto${missing}`, { t
 
   it('without its client certificate, Tether is refused by the broker: the certificate is what lets it in', async () => {
     const m = await broker();
-    const balancer = await balancerFor(m, { backends: { mosq1: { ca: pki.ca.cert } } });
+    const balancer = await balancerFor(m, { backends: { mosq1: { ca: suite.pki.ca.cert } } });
     const pub = await tools.run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(balancer.port), '-i', 'no-client-cert', '-t', 'up/x', '-m', 'x', '-q', '1']);
     expect(pub.code).not.toBe(0);
     await m.waitForLog(/peer did not return a certificate/);
@@ -91,7 +80,7 @@ describe.skipIf(missing !== '')(`tls-upstream to a TLS mosquitto${missing}`, { t
 
   it('a broker certificate from another CA is refused: the connection closes and the log says why', async () => {
     const m = await broker(false);
-    const balancer = await balancerFor(m, { backends: { mosq1: { ca: pki.otherCa.cert } } });
+    const balancer = await balancerFor(m, { backends: { mosq1: { ca: suite.pki.otherCa.cert } } });
     const pub = await tools.run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(balancer.port), '-i', 'distrusting', '-t', 'up/x', '-m', 'x', '-q', '1']);
     expect(pub.code).not.toBe(0);
     // mosquitto sends its chain up to our test CA (from its cafile), which the other CA does not know.
@@ -103,13 +92,13 @@ describe.skipIf(missing !== '')(`tls-upstream to a TLS mosquitto${missing}`, { t
 
   it('a broker certificate for another name is refused, unless servername names it', async () => {
     const m = await broker(false);
-    const wrong = await balancerFor(m, { backends: { mosq1: { ca: pki.ca.cert, servername: 'beta.test' } } });
+    const wrong = await balancerFor(m, { backends: { mosq1: { ca: suite.pki.ca.cert, servername: 'beta.test' } } });
     const refused = await tools.run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(wrong.port), '-i', 'wrong-name', '-t', 'up/x', '-m', 'x']);
     expect(refused.code).not.toBe(0);
     const [line] = await rejections(wrong, 'plugin_error');
     expect(line!.err).toMatch(/Host: beta\.test\. is not in the cert's altnames: DNS:alpha\.test, DNS:localhost, IP Address:127\.0\.0\.1 \(ERR_TLS_CERT_ALTNAME_INVALID\)$/);
 
-    const right = await balancerFor(m, { backends: { mosq1: { ca: pki.ca.cert, servername: 'alpha.test' } } });
+    const right = await balancerFor(m, { backends: { mosq1: { ca: suite.pki.ca.cert, servername: 'alpha.test' } } });
     const ok = await tools.run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(right.port), '-i', 'right-name', '-t', 'up/x', '-m', 'x']);
     expect(ok.code, ok.stderr).toBe(0);
     await waitFor(() => logLines(right.logs, { msg: 'connection closed', backend: 'mosq1' }).length === 1, { what: 'the connection to be closed normally' });
