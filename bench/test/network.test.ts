@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   haproxyInstalled, loopbackAddress, METRICS, resolveOptions, runNetworkBench, SCENARIOS, typeScriptNode, type NetworkBenchResult,
 } from '../src/network/index.ts';
+import { processTree, rssKiB, treeRssKiB } from '../src/network/proc-stat.ts';
 
 /**
  * `tether bench network` end to end: real processes (Tether, HAProxy, the responder, aedes, the
@@ -119,6 +120,46 @@ describe('tether bench network', () => {
     expect(result.processes.map((p) => p.role).sort()).toEqual(['embedded', 'loadgen', 'tether:random', 'tether:sticky']);
     for (const { role, pid } of result.processes) expect(alive(pid), `${role} (pid ${pid}) still running`).toBe(false);
   }, 60_000);
+
+  it('runs Tether with 1 and 2 workers side by side: both sticky, CPU and RSS read over the whole process tree', async () => {
+    const result = await runNetworkBench({
+      tetherCommand: [...typeScriptNode(), TETHER_MAIN],
+      workers: [1, 2],
+      backend: { kind: 'embedded', count: 2 },
+      baselines: [],
+      scenarios: ['reconnect', 'idle'],
+      rounds: 1,
+      connections: 80,
+      idleConnections: 200,
+      concurrency: 4,
+      durationMs: 100,
+    });
+    expect(result.errors).toEqual({});
+    expect(result.targets.map((t) => t.name)).toEqual(['tether', 'tether:2w']);
+    expect(result.summary['tether:2w']!.reconnect!.stickiness!.median).toBe(1);
+    // Read (not null) for the primary-and-workers tree; proc-stat's own test shows the tree is summed.
+    expect(result.summary['tether:2w']!.idle!.rssKiB!.median).toEqual(expect.any(Number));
+    expect(result.summary['tether:2w']!.reconnect!.cpuUs!.median).toBeGreaterThan(0);
+    for (const { role, pid } of result.processes) expect(alive(pid), `${role} (pid ${pid}) still running`).toBe(false);
+  }, 60_000);
+
+  it('reads a process tree: a child and its child', async () => {
+    const child = spawn(process.execPath, ['-e', "require('node:child_process').spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'inherit' }); console.log('up'); setTimeout(() => {}, 20000)"], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise((resolve) => child.stdout!.once('data', resolve));
+      let tree: number[] = [];
+      for (let i = 0; i < 100 && tree.length < 2; i++) {
+        tree = processTree(child.pid!);
+        if (tree.length < 2) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(tree[0]).toBe(child.pid);
+      expect(tree).toHaveLength(2);
+      expect(treeRssKiB(child.pid!)).toBeGreaterThan(rssKiB(child.pid!)!);
+      for (const pid of tree.slice(1)) process.kill(pid, 'SIGKILL');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
 
   it('refuses non-loopback brokers and an idle hold above 9,000 connections', () => {
     expect(loopbackAddress('127.0.0.1:1883')).toEqual({ host: '127.0.0.1', port: 1883 });

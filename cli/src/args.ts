@@ -18,6 +18,7 @@ export const CONFIG_FLAGS = {
   'sniff-timeout': { type: 'string' },
   'sniff-max-bytes': { type: 'string' },
   'log-level': { type: 'string' },
+  workers: { type: 'string' },
   'tls-listen': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
@@ -70,6 +71,7 @@ export function configSources(values: FlagValues): ConfigSources {
     'sniff.timeout': values['sniff-timeout'],
     'sniff.maxBytes': int('sniff-max-bytes', values['sniff-max-bytes']),
     'log.level': values['log-level'],
+    workers: values.workers,
     listeners: tlsListeners(values),
   };
   return { file: values.config as string | undefined, overrides };

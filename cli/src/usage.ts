@@ -27,6 +27,7 @@ Configuration options (start, validate, explain, plugins); they override the fil
   --sniff-timeout DURATION   time to send a complete CONNECT      (default 5s)
   --sniff-max-bytes N        largest CONNECT accepted             (default 65536)
   --log-level LEVEL          fatal|error|warn|info|debug|trace|silent (default info)
+  --workers N|auto           worker processes sharing the listener and the stick table (default 1)
   --tls-listen HOST:PORT     a TLS (mqtts) listener named "tls", beside --listen; replaces listeners
   --tls-cert FILE            its certificate (PEM; leaf, then intermediates)
   --tls-key FILE             its private key (PEM)

@@ -75,6 +75,13 @@ export class ListenError extends TetherError {
   }
 }
 
+/** A worker of `tether start --workers N` could not start (its own message), or workers keep crashing. */
+export class ClusterError extends TetherError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TETHER_ERR_CLUSTER', message, options);
+  }
+}
+
 export class UpstreamConnectError extends ConnectionError {
   readonly backend: string;
   constructor(backend: string, detail: string, options?: { cause?: unknown }) {

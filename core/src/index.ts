@@ -1,11 +1,11 @@
 export { PLUGIN_API_VERSION, ABSTAIN, selected, defineTransport, defineExtractor, defineStrategy, defineSink } from './plugin.ts';
 export type {
-  AdminState, Backend, BackendState, ConnFacts, ConnInfo, TlsFacts, Transport, TransportPlugin, Extractor, ExtractorPlugin, PluginContext, PluginKind, Selection, Sink, SinkPlugin,
+  AdminState, Backend, BackendState, ConnFacts, ConnInfo, TlsFacts, Transport, TransportPlugin, Extractor, ExtractorPlugin, PeerChannel, PluginContext, PluginKind, Selection, Sink, SinkPlugin,
   StatsScope, Strategy, StrategyPlugin, TableEntry, TableView, TetherPlugin,
 } from './plugin.ts';
 export {
   TetherError, ConnectionError, ConfigError, PluginError, PluginHookError, SniffTimeoutError, SniffTooLargeError,
-  SniffInvalidError, ClientClosedError, NoBackendError, UpstreamConnectError, ListenError,
+  SniffInvalidError, ClientClosedError, NoBackendError, UpstreamConnectError, ListenError, ClusterError,
 } from './errors.ts';
 export { loadConfig } from './config/load-config.ts';
 export type { ConfigSources } from './config/load-config.ts';
@@ -32,3 +32,15 @@ export type { ExplainResult } from './explain.ts';
 export { TetherServer } from './tether-server.ts';
 export { createTether } from './di/container.ts';
 export { Tokens } from './di/tokens.ts';
+export { AdminServer } from './admin/admin-server.ts';
+export { localAdminSource } from './admin/admin-source.ts';
+export type { AdminSource } from './admin/admin-source.ts';
+export { Supervisor } from './cluster/supervisor.ts';
+export type { ClusterScheduling, Readiness } from './cluster/supervisor.ts';
+export { WorkerPeers } from './cluster/worker-peers.ts';
+export { PeerRelay } from './cluster/peer-relay.ts';
+export { answerAdmin } from './cluster/worker-admin.ts';
+export { processPort } from './cluster/worker-port.ts';
+export { WORKER_BACKENDS_ENV } from './cluster/messages.ts';
+export type { IpcPort, PrimaryMessage, WorkerMessage } from './cluster/messages.ts';
+export { describe as describeError } from './errors.ts';

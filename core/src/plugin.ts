@@ -202,6 +202,38 @@ export interface StatsScope {
   inc(name: string, by?: number): void;
 }
 
+/**
+ * State shared between the worker processes of one balancer (`workers` above 1). Each chain entry
+ * gets its own channel, so two stick tables in one chain do not hear each other.
+ *
+ * Ordering: every broadcast goes through the primary process, which relays all of them in one
+ * order to ALL workers, the sender included. A plugin that applies its own state changes when
+ * they come back (and not only when it makes them) therefore sees the same sequence as every
+ * other worker, and concurrent conflicting writes converge: the last in the primary's order wins.
+ * Delivery is asynchronous (broadcasts are batched for a few milliseconds) and only between live
+ * workers: the model is eventual consistency, not a lock.
+ *
+ * Joining: a worker that starts (or is restarted after a crash) asks for the current state before
+ * it accepts connections. The oldest live worker's `onSnapshotRequest` provider is called and the
+ * chunks it yields reach the new worker's `onSnapshot` handler; the messages relayed while the
+ * snapshot was being taken are then applied after it. So make messages idempotent overwrites
+ * ("key K is on backend B"), not increments, and keep each chunk small (a few hundred entries).
+ *
+ * Messages and chunks must be plain JSON values; the primary does not look inside them.
+ */
+export interface PeerChannel {
+  /** This worker's number (1, 2, …; a restarted worker gets a new one): the `from` of its messages. */
+  readonly self: number;
+  /** Sends `message` to every worker, this one included, through the primary. */
+  broadcast(message: unknown): void;
+  /** Handles every relayed message, in the primary's order, the worker's own ones included. Set once. */
+  onMessage(handler: (message: unknown, from: number) => void): void;
+  /** What this worker gives a worker that starts: a (lazy) sequence of bounded-size chunks. Set once. */
+  onSnapshotRequest(provider: () => Iterable<unknown>): void;
+  /** Receives the chunks of another worker's snapshot when this one starts, before any later message. Set once. */
+  onSnapshot(handler: (chunk: unknown) => void): void;
+}
+
 /** What `create` receives besides its validated options. */
 export interface PluginContext {
   /** A pino child logger bound to `{ plugin: name }`. */
@@ -213,6 +245,12 @@ export interface PluginContext {
   readonly signal: AbortSignal;
   /** Every configured backend (live objects: state and connection counts change). */
   readonly backends: readonly Backend[];
+  /**
+   * Present only when Tether runs several worker processes (`workers` above 1): the channel to
+   * share this plugin's state with the other workers. Absent in a single process, so a plugin
+   * that keeps state writes `ctx.peers?.broadcast(…)` and works either way.
+   */
+  readonly peers?: PeerChannel;
 }
 
 interface PluginBase<K extends PluginKind, O, P> {

@@ -33,3 +33,6 @@ export function testConn(options: TestConnOptions = {}): ConnInfo {
 export function testBackend(id: string, overrides: Partial<Backend> = {}): Backend {
   return { id, host: '127.0.0.1', port: 1883, weight: 1, state: 'ready', sendProxy: 'none', maxconn: 0, activeConnections: 0, ...overrides };
 }
+
+export { createPeerNetwork } from './cluster/in-memory-peers.ts';
+export type { TestPeer, TestPeerNetwork } from './cluster/in-memory-peers.ts';

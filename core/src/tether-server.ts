@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { fromEvent, map, merge, mergeMap, type Subscription } from 'rxjs';
 import { AdminServer } from './admin/admin-server.ts';
+import { localAdminSource } from './admin/admin-source.ts';
 import type { BackendPool } from './backend/backend-pool.ts';
 import type { HealthChecker } from './backend/health-checker.ts';
 import { explain, type ExplainResult } from './explain.ts';
@@ -63,7 +64,12 @@ export class TetherServer {
     return this.#adminAddress;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Binds the listeners (and the admin API), then logs the readiness line: `tether listening` by
+   * default; a worker of a cluster says `worker listening` and the primary says the former once
+   * every worker does.
+   */
+  async start(options: { readonly announce?: string } = {}): Promise<void> {
     const { config, log } = this.#deps;
     const pipeline = new ConnectionPipeline(this.#deps);
     const accepted = this.#deps.listeners.map((listener) => {
@@ -86,7 +92,7 @@ export class TetherServer {
         this.#bound.set(listenerConfig.name, typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : listenerConfig.address);
       }
       if (config.admin) {
-        this.#admin = new AdminServer({ ...this.#deps, explain: (bytes) => this.explain(bytes) });
+        this.#admin = new AdminServer({ log, source: localAdminSource({ ...this.#deps, explain: (bytes) => this.explain(bytes) }) });
         this.#adminAddress = await this.#admin.start(config.admin);
       }
     } catch (err) {
@@ -94,7 +100,12 @@ export class TetherServer {
       throw err;
     }
     this.#deps.health?.start();
-    log.info({
+    log.info(this.readiness(), options.announce ?? 'tether listening');
+  }
+
+  /** The fields of the readiness line: where it listens, its backends and chains. */
+  readiness(): { listen: string; listeners: Record<string, string>; admin: string | undefined; backends: string[]; key: string[]; select: string[]; sinks: string[] } {
+    return {
       listen: formatHostPort(this.address),
       listeners: Object.fromEntries([...this.#bound].map(([name, address]) => [name, formatHostPort(address)])),
       admin: this.#adminAddress && `http://${formatHostPort(this.#adminAddress)}`,
@@ -102,7 +113,7 @@ export class TetherServer {
       key: this.#deps.extractors.map((e) => e.name),
       select: this.#deps.strategies.strategies.map((s) => s.name),
       sinks: this.#deps.sinks.map((s) => s.name),
-    }, 'tether listening');
+    };
   }
 
   explain(bytes: Buffer): Promise<ExplainResult> {

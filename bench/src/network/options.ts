@@ -15,11 +15,14 @@ export const LIMITS = {
   rounds: 50,
   durationMs: 120_000,
   backends: 16,
+  workers: 64,
 } as const;
 
 export interface NetworkBenchOptions {
   /** Tether config files, one target each, run in turn; none: one Tether with the defaults. */
   readonly configs?: readonly string[];
+  /** Worker counts to run each Tether target with (`workers`), side by side; default [1]. */
+  readonly workers?: readonly number[];
   /** How to run the tether CLI: [node, path/to/cli/bin/tether.js]. */
   readonly tetherCommand: readonly string[];
   readonly backend?: BackendSpec;
@@ -62,6 +65,7 @@ export const DEFAULTS = {
 export function resolveOptions(options: NetworkBenchOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
     configs: options.configs ?? [],
+    workers: options.workers ?? [1],
     tetherCommand: options.tetherCommand,
     backend: options.backend ?? DEFAULTS.backend,
     rounds: options.rounds ?? DEFAULTS.rounds,
@@ -78,6 +82,8 @@ export function resolveOptions(options: NetworkBenchOptions): ResolvedOptions {
     if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
   };
   whole('rounds', resolved.rounds, 1, LIMITS.rounds);
+  if (resolved.workers.length === 0) throw new Error('give at least one worker count');
+  for (const n of resolved.workers) whole('workers', n, 1, LIMITS.workers);
   whole('connections', resolved.connections, 1, LIMITS.connections);
   whole('idle connections (--clients)', resolved.idleConnections, 1, LIMITS.idleConnections);
   whole('concurrency', resolved.concurrency, 1, LIMITS.concurrency);

@@ -26,10 +26,12 @@ export interface NetworkBenchResult extends Summary {
     readonly durationMs: number;
     readonly qos1Window: number;
     readonly payloadBytes: number;
+    /** Worker counts the Tether targets ran with (absent in results of older versions). */
+    readonly workers?: readonly number[];
   };
   readonly environment: { readonly node: string; readonly cpus: number; readonly loadavg: readonly number[]; readonly clockTicks: number; readonly haproxy?: string };
   readonly backends: { readonly kind: string; readonly description: string; readonly addresses: readonly string[] };
-  readonly targets: readonly { readonly name: string; readonly kind: string; readonly config?: string }[];
+  readonly targets: readonly { readonly name: string; readonly kind: string; readonly config?: string; readonly workers?: number }[];
   readonly baselines: readonly Baseline[];
   readonly rounds: readonly RoundResult[];
   readonly notes: readonly string[];
@@ -50,7 +52,7 @@ export async function runNetworkBench(input: NetworkBenchOptions): Promise<Netwo
   const notes: string[] = [];
   const baselines = chooseBaselines(options, notes);
   const targets: TargetSpec[] = [
-    ...tetherTargets(options.configs),
+    ...tetherTargets(options.configs, options.workers),
     ...baselines.map((b): TargetSpec => (b === 'direct' ? { kind: 'direct', name: 'direct' } : { kind: 'haproxy', name: 'haproxy' })),
   ];
   noteCoarseReadings(options, notes);
@@ -103,10 +105,11 @@ export async function runNetworkBench(input: NetworkBenchOptions): Promise<Netwo
       durationMs: options.durationMs,
       qos1Window: options.qos1Window,
       payloadBytes: options.payloadBytes,
+      workers: options.workers,
     },
     environment: { node: process.version, cpus: cpus().length, loadavg: loadavg(), clockTicks: clockTicksPerSecond(), ...(haproxy ? { haproxy } : {}) },
     backends: { kind: options.backend.kind, description: describeBackends(backends), addresses: backends.addresses.map((a) => `${a.host}:${a.port}`) },
-    targets: targets.map((t) => ({ name: t.name, kind: t.kind, ...(t.kind === 'tether' && t.configFile ? { config: t.configFile } : {}) })),
+    targets: targets.map((t) => ({ name: t.name, kind: t.kind, ...(t.kind === 'tether' && t.configFile ? { config: t.configFile } : {}), ...(t.kind === 'tether' && t.workers ? { workers: t.workers } : {}) })),
     baselines,
     rounds,
     ...summarize(targets.map((t) => t.name), baselines, options.scenarios, rounds),

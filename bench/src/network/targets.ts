@@ -10,7 +10,7 @@ import type { Endpoint } from './loadgen/protocol.ts';
 
 /** What the clients connect to: a Tether (default config or a given file), or a baseline. */
 export type TargetSpec =
-  | { readonly kind: 'tether'; readonly name: string; readonly configFile?: string }
+  | { readonly kind: 'tether'; readonly name: string; readonly configFile?: string; readonly workers?: number }
   | { readonly kind: 'direct'; readonly name: 'direct' }
   | { readonly kind: 'haproxy'; readonly name: 'haproxy' };
 
@@ -26,16 +26,21 @@ const START_TIMEOUT_MS = 20_000;
 /** Attempts at starting on a free port: another process may take it between our check and the bind. */
 const START_ATTEMPTS = 3;
 
-/** One Tether target per config file, or one with the default configuration. */
-export function tetherTargets(configFiles: readonly string[]): TargetSpec[] {
-  if (configFiles.length === 0) return [{ kind: 'tether', name: 'tether' }];
+/**
+ * One Tether target per config file (or one with the default configuration), times each worker
+ * count: `tether`, `tether:2w` (2 workers), `tether:FILE`, `tether:FILE:2w`, …
+ */
+export function tetherTargets(configFiles: readonly string[], workers: readonly number[] = [1]): TargetSpec[] {
+  const files: (string | undefined)[] = configFiles.length === 0 ? [undefined] : [...configFiles];
   const names = new Set<string>();
-  return configFiles.map((file) => {
-    let name = `tether:${basename(file).replace(/\.(ya?ml|json)$/i, '')}`;
-    for (let i = 2; names.has(name); i++) name = `${name}#${i}`;
+  return files.flatMap((file) => workers.map((n): TargetSpec => {
+    const base = file === undefined ? 'tether' : `tether:${basename(file).replace(/\.(ya?ml|json)$/i, '')}`;
+    const wanted = n > 1 ? `${base}:${n}w` : base;
+    let name = wanted;
+    for (let i = 2; names.has(name); i++) name = `${wanted}#${i}`;
     names.add(name);
-    return { kind: 'tether', name, configFile: file };
-  });
+    return { kind: 'tether', name, ...(file !== undefined ? { configFile: file } : {}), ...(n > 1 ? { workers: n } : {}) };
+  }));
 }
 
 export function haproxyInstalled(): boolean {
@@ -80,15 +85,24 @@ async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: 
   // The file gives strategies, plugins and timeouts; the benchmark gives the listener and the
   // backends (the same for every target). Level warn: no log line per connection, like HAProxy
   // without `option tcplog`.
+  // With several workers the listener is open as soon as the first one listens; the primary opens
+  // its admin API only once every worker does, so that port says when the whole balancer is up.
+  const workers = spec.workers ?? 1;
+  const adminPort = workers > 1 ? await freePort() : undefined;
   const args = [
     ...prefix, 'start',
     ...(spec.configFile ? ['-c', spec.configFile] : []),
     '--listen', `127.0.0.1:${port}`,
     ...backends.addresses.flatMap((b) => ['--backend', `${b.name}=${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`]),
     '--log-level', 'warn',
+    ...(workers > 1 ? ['--workers', String(workers), '--admin', `127.0.0.1:${adminPort}`] : []),
   ];
   const child = registry.spawn({ role: spec.name, command, args });
-  await waitListening(child, port);
+  await waitListening(child, adminPort ?? port);
+  if (adminPort !== undefined && !isListening(port)) {
+    await child.stop();
+    throw new Error(`${spec.name} opened its admin API but does not listen on port ${port}:\n${child.tail()}`);
+  }
   return { spec, endpoints: [{ host: '127.0.0.1', port }], pid: child.pid, stop: () => child.stop() };
 }
 

@@ -19,6 +19,7 @@ const FLAGS = {
   concurrency: { type: 'string' },
   duration: { type: 'string' },
   baseline: { type: 'string' },
+  workers: { type: 'string' },
   json: { type: 'boolean' },
   report: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -50,6 +51,9 @@ operation.
   --concurrency C        clients at a time in the storms; connections of ping-pong and publish
                          (default ${DEFAULTS.concurrency})
   --duration S           seconds of each ping-pong and publish phase (default ${DEFAULTS.durationMs / 1000}; 500ms also works)
+  --workers 1,2          run each Tether target with these worker counts, side by side (targets
+                         tether, tether:2w, ...); CPU and RSS are summed over the primary and
+                         its workers (default 1)
   --baseline a,b         ${BASELINES.join(',')} or none   (default: direct, and haproxy if installed)
   --json                 print the full result as JSON
   --report FILE.html     also write a self-contained HTML page (inline SVG, no script, opens
@@ -126,7 +130,12 @@ function networkOptions(values: Record<string, unknown>): Omit<NetworkBenchOptio
   const rounds = whole('rounds', values.rounds);
   const connections = whole('connections', values.connections);
   const concurrency = whole('concurrency', values.concurrency);
+  const workers = list('workers')?.map((n) => {
+    if (!/^\d+$/.test(n) || Number(n) < 1) throw new UsageError(`--workers must be worker counts such as 1,2; got "${n}"`);
+    return Number(n);
+  });
   return {
+    ...(workers ? { workers } : {}),
     ...(configs ? { configs } : {}),
     backend: backendSpec(values.backend as string[] | undefined, whole('backend-count', values['backend-count'])),
     ...(rounds !== undefined ? { rounds } : {}),

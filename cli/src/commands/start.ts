@@ -1,23 +1,41 @@
-import { createLogger, createTether, formatHostPort, loadConfig, type TetherConfig } from '@tether/core';
+import cluster from 'node:cluster';
+import { createLogger, createTether, formatHostPort, loadConfig, type Logger, type TetherConfig } from '@tether/core';
 import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
 import { configSources, CONFIG_FLAGS, parse } from '../args.ts';
 import { builtinRegistry } from '../builtins.ts';
+import { startPrimary } from './start-primary.ts';
+import { startWorker } from './start-worker.ts';
 
-/** `tether start`: load config, start embedded brokers if there are no backends, run until a signal. */
+/**
+ * `tether start`: load config, start embedded brokers if there are no backends, run until a
+ * signal. With `workers` above 1 this process becomes the cluster's primary (start-primary.ts)
+ * and forks the workers, which run this same command and land in start-worker.ts.
+ */
 export async function start(argv: string[]): Promise<void> {
   const { values } = parse(argv, CONFIG_FLAGS);
-  let config: TetherConfig = loadConfig(configSources(values));
+  const config: TetherConfig = loadConfig(configSources(values));
+  if (cluster.isWorker) return startWorker(config);
   const log = createLogger(config.log.level);
-  let brokers: EmbeddedBroker[] = [];
-  if (config.backends.length === 0) {
-    brokers = await startEmbeddedBrokers(config.embedded.brokers);
-    config = {
-      ...config,
-      backends: brokers.map((b) => ({ id: b.id, host: b.host, port: b.port, weight: 1, state: 'ready', sendProxy: 'none' })),
-    };
-    log.info({ brokers: brokers.map((b) => `${b.id}=${formatHostPort(b)}`) },
-      `no backends configured: started ${brokers.length} embedded aedes brokers on loopback (configure backends or --backend to use your own)`);
-  }
+  const brokers = await embeddedBrokers(config, log);
+  const withBackends = brokers.length === 0 ? config : {
+    ...config,
+    backends: brokers.map((b) => ({ id: b.id, host: b.host, port: b.port, weight: 1, state: 'ready' as const, sendProxy: 'none' as const })),
+  };
+  if (config.workers > 1) return startPrimary(withBackends, log, brokers);
+  return startSingle(withBackends, log, brokers);
+}
+
+/** With no backends configured: two (by default) aedes brokers in this process, said so in the log. */
+async function embeddedBrokers(config: TetherConfig, log: Logger): Promise<EmbeddedBroker[]> {
+  if (config.backends.length > 0) return [];
+  const brokers = await startEmbeddedBrokers(config.embedded.brokers);
+  log.info({ brokers: brokers.map((b) => `${b.id}=${formatHostPort(b)}`) },
+    `no backends configured: started ${brokers.length} embedded aedes brokers on loopback (configure backends or --backend to use your own)`);
+  return brokers;
+}
+
+/** `workers: 1`: the whole balancer in this process. */
+async function startSingle(config: TetherConfig, log: Logger, brokers: EmbeddedBroker[]): Promise<void> {
   const { server } = await createTether({ config, registry: builtinRegistry(), log }).catch(async (err: unknown) => {
     await Promise.all(brokers.map((b) => b.close()));
     throw err;

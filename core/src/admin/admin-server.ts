@@ -1,20 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { BackendPool } from '../backend/backend-pool.ts';
 import { describe } from '../errors.ts';
-import type { ExplainResult } from '../explain.ts';
 import type { AdminState } from '../plugin.ts';
 import { listen } from '../net/listen.ts';
 import type { HostPort } from '../net/address.ts';
-import type { StrategyChain } from '../pipeline/strategy-chain.ts';
-import type { Stats } from '../stats.ts';
+import type { AdminSource } from './admin-source.ts';
 
 export interface AdminDeps {
   readonly log: Logger;
-  readonly stats: Stats;
-  readonly pool: BackendPool;
-  readonly strategies: StrategyChain;
-  readonly explain: (bytes: Buffer) => Promise<ExplainResult>;
+  /** What the API shows: this process (localAdminSource) or every worker of a cluster (ClusterAdmin). */
+  readonly source: AdminSource;
 }
 
 const MAX_BODY = 1 << 20;
@@ -24,6 +19,7 @@ const ADMIN_STATES: readonly AdminState[] = ['ready', 'drain', 'maint'];
  * The admin HTTP API (HAProxy's runtime API): GET /table, /stats, /backends; POST
  * /backends/NAME/state with ready, drain or maint (HAProxy `set server ... state`); POST /explain
  * with a hex first packet. Off unless configured; it has no authentication, so keep it on loopback.
+ * With several workers the primary serves it and every answer covers all of them.
  */
 export class AdminServer {
   readonly #deps: AdminDeps;
@@ -49,27 +45,31 @@ export class AdminServer {
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
-    const { stats, pool, strategies } = this.#deps;
+    const { source } = this.#deps;
     if (req.method === 'GET' && url.pathname === '/table') {
       const limit = url.searchParams.has('limit') ? Number(url.searchParams.get('limit')) : undefined;
-      return send(res, 200, { tables: strategies.tables(limit) });
+      return send(res, 200, { tables: await source.tables(limit) });
     }
-    if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { counters: stats.snapshot() });
-    if (req.method === 'GET' && url.pathname === '/backends') return send(res, 200, { backends: pool.all() });
+    if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { counters: await source.stats() });
+    if (req.method === 'GET' && url.pathname === '/backends') return send(res, 200, { backends: await source.backends() });
     const stateRoute = /^\/backends\/([^/]+)\/state$/.exec(url.pathname);
     if (req.method === 'POST' && stateRoute) {
       const id = decodeURIComponent(stateRoute[1]!);
       const state = (await readBody(req)).trim();
-      if (!pool.get(id)) return send(res, 404, { error: `no backend named "${id}"`, backends: pool.all().map((b) => b.id) });
-      if (!ADMIN_STATES.includes(state as AdminState)) return send(res, 400, { error: `state must be one of ${ADMIN_STATES.join(', ')}` });
-      const changed = pool.setAdminState(id, state as AdminState);
-      if (changed) this.#deps.log.info({ backend: id, state }, 'backend state set by admin');
-      return send(res, 200, { backend: pool.get(id), changed });
+      if (!ADMIN_STATES.includes(state as AdminState)) {
+        const known = (await source.backends()).some((b) => b.id === id);
+        if (!known) return send(res, 404, { error: `no backend named "${id}"`, backends: (await source.backends()).map((b) => b.id) });
+        return send(res, 400, { error: `state must be one of ${ADMIN_STATES.join(', ')}` });
+      }
+      const result = await source.setState(id, state as AdminState);
+      if (!result.found) return send(res, 404, { error: `no backend named "${id}"`, backends: (await source.backends()).map((b) => b.id) });
+      if (result.changed) this.#deps.log.info({ backend: id, state }, 'backend state set by admin');
+      return send(res, 200, { backend: result.backend, changed: result.changed });
     }
     if (req.method === 'POST' && url.pathname === '/explain') {
       const body = (await readBody(req)).trim();
       if (!/^([0-9a-fA-F]{2})*$/.test(body)) return send(res, 400, { error: 'body must be the packet as hex' });
-      return send(res, 200, await this.#deps.explain(Buffer.from(body, 'hex')));
+      return send(res, 200, await source.explain(Buffer.from(body, 'hex')));
     }
     send(res, 404, { error: 'not found', routes: ['GET /table', 'GET /stats', 'GET /backends', 'POST /backends/NAME/state', 'POST /explain'] });
   }

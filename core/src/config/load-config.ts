@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, extname, resolve } from 'node:path';
 import convict from 'convict';
 import YAML from 'yaml';
@@ -98,6 +99,8 @@ function normalize(raw: RawConfig, baseDir: string): TetherConfig {
       onMarkedDown: raw.healthCheck.onMarkedDown as 'keep' | 'shutdown-sessions',
     },
     log: { level: raw.log.level },
+    workers: raw.workers === 'auto' ? availableParallelism() : raw.workers,
+    cluster: { scheduling: raw.cluster.scheduling as 'rr' | 'os' },
     baseDir,
   });
 }

@@ -26,6 +26,8 @@ export interface RawConfig {
     clientId: string; username: string; password: string; onMarkedDown: string;
   };
   log: { level: string };
+  workers: number | 'auto';
+  cluster: { scheduling: string };
 }
 
 function assert(condition: unknown, message: string): asserts condition {
@@ -54,6 +56,11 @@ const positiveDuration = (val: unknown): void => {
 
 const sniffBytes = (val: unknown): void => {
   assert(Number.isInteger(val) && (val as number) >= 64, 'must be a whole number of bytes, at least 64 (a CONNECT alone takes 14 or more)');
+};
+
+/** A positive whole number of worker processes, or `auto` (one per CPU). */
+const workers = (val: unknown): void => {
+  assert(val === 'auto' || (Number.isInteger(val) && (val as number) >= 1), 'must be a whole number of worker processes, at least 1, or "auto" (one per CPU)');
 };
 
 const splitList = (val: unknown): unknown =>
@@ -152,6 +159,7 @@ export function registerFormats(): void {
     'optional-host-port': { validate: optionalHostPort },
     'duration-text': { validate: duration },
     'positive-duration': { validate: positiveDuration },
+    workers: { validate: workers, coerce: (val: unknown) => (typeof val === 'string' && /^\d+$/.test(val) ? Number(val) : val) },
     'sniff-bytes': { validate: sniffBytes, coerce: (val: unknown) => (typeof val === 'string' && /^\d+$/.test(val) ? Number(val) : val) },
     'plugin-chain': { validate: chain, coerce: splitList },
     'backend-list': { validate: backends, coerce: splitList },
@@ -275,6 +283,20 @@ export const configSchema: Schema<RawConfig> = {
       format: ['keep', 'shutdown-sessions'],
       default: 'keep',
       env: 'TETHER_HEALTH_CHECK_ON_MARKED_DOWN',
+    },
+  },
+  workers: {
+    doc: 'Worker processes sharing the listeners (Node cluster), so all cores are used; "auto" starts one per CPU. 1 runs everything in one process.',
+    format: 'workers',
+    default: 1,
+    env: 'TETHER_WORKERS',
+  },
+  cluster: {
+    scheduling: {
+      doc: 'With workers above 1, who spreads new connections: os (every worker accepts on the shared socket and the kernel picks: the least CPU per connection, a spread that varies) or rr (the primary accepts each connection and hands it to the workers in turn: an even spread, for the primary\'s CPU).',
+      format: ['rr', 'os'],
+      default: 'os',
+      env: 'TETHER_CLUSTER_SCHEDULING',
     },
   },
   log: {

@@ -42,6 +42,9 @@ export interface TetherConfig {
   readonly embedded: { readonly brokers: number };
   readonly healthCheck: HealthCheckSettings;
   readonly log: { readonly level: string };
+  /** Worker processes (1: no cluster, everything in this process); `auto` is resolved to the CPU count. */
+  readonly workers: number;
+  readonly cluster: { readonly scheduling: 'rr' | 'os' };
   /** Directory relative paths in the config resolve against (the config file's, else cwd). */
   readonly baseDir: string;
 }

@@ -8,6 +8,7 @@ import { ConfigError } from '../errors.ts';
 import { StrategyChain } from '../pipeline/strategy-chain.ts';
 import { buildChain, importPluginModule } from '../plugins/plugin-loader.ts';
 import type { PluginRegistry } from '../plugins/plugin-registry.ts';
+import type { PeerChannel } from '../plugin.ts';
 import { Stats } from '../stats.ts';
 import { TetherServer } from '../tether-server.ts';
 import { Tokens, type Token } from './tokens.ts';
@@ -17,6 +18,8 @@ export interface TetherOptions {
   readonly registry: PluginRegistry;
   readonly log: Logger;
   readonly now?: () => number;
+  /** With several workers: opens a plugin's peer channel (WorkerPeers.channel); absent in one process. */
+  readonly peers?: (channel: string) => PeerChannel;
 }
 
 /**
@@ -46,7 +49,7 @@ export async function createTether(options: TetherOptions): Promise<{ container:
   // Plugins created before a later one fails would keep their timers and watchers: stop them.
   try {
     for (const specifier of config.plugins) await importPluginModule(specifier, { registry, baseDir: config.baseDir });
-    const loader = { registry, baseDir: config.baseDir, log, stats, now, signal: lifetime.signal, backends: pool.all() };
+    const loader = { registry, baseDir: config.baseDir, log, stats, now, signal: lifetime.signal, backends: pool.all(), ...(options.peers ? { peers: options.peers } : {}) };
     const strategies = await buildChain('strategy', config.select, loader);
     const last = strategies.at(-1);
     if (!last || !last.product.alwaysAnswers || (last.when ?? 'always') !== 'always') {

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { ChainCondition, ChainEntry } from '../config/types.ts';
 import { describe, PluginError } from '../errors.ts';
 import type { Stats } from '../stats.ts';
-import type { Backend, Extractor, PluginContext, PluginKind, Sink, Strategy, TetherPlugin, Transport } from '../plugin.ts';
+import type { Backend, Extractor, PeerChannel, PluginContext, PluginKind, Sink, Strategy, TetherPlugin, Transport } from '../plugin.ts';
 import { isPlugin, PluginRegistry } from './plugin-registry.ts';
 
 /** How long a plugin's create() may take before start fails (Fastify's pluginTimeout). */
@@ -34,6 +34,8 @@ export interface LoaderContext {
   readonly now: () => number;
   readonly signal: AbortSignal;
   readonly backends: readonly Backend[];
+  /** With several workers: opens the peer channel of one chain entry (see PeerChannel). */
+  readonly peers?: (channel: string) => PeerChannel;
 }
 
 /** Imports a plugin module (a path or a package name) and registers every plugin it exports. */
@@ -67,7 +69,7 @@ export async function importPluginModule(specifier: string, ctx: Pick<LoaderCont
 /** Builds one chain (extractors, strategies or sinks) in config order. */
 export async function buildChain<K extends PluginKind>(kind: K, entries: readonly ChainEntry[], ctx: LoaderContext): Promise<Named<Products[K]>[]> {
   const chain: Named<Products[K]>[] = [];
-  for (const entry of entries) {
+  for (const [index, entry] of entries.entries()) {
     const plugin = await resolvePlugin(kind, entry.use, ctx);
     const options = validateOptions(plugin, entry.options);
     const context: PluginContext = {
@@ -76,6 +78,7 @@ export async function buildChain<K extends PluginKind>(kind: K, entries: readonl
       now: ctx.now,
       signal: ctx.signal,
       backends: ctx.backends,
+      ...(ctx.peers ? { peers: ctx.peers(`${kind}:${index}:${plugin.name}`) } : {}),
     };
     const product = await withTimeout(Promise.resolve().then(() => plugin.create(context, options as never)), plugin.name);
     chain.push({ name: plugin.name, product: product as Products[K], when: entry.when ?? 'always' });

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.ts';
@@ -302,5 +302,21 @@ describe('loadConfig normalization', () => {
 
   it('gives the listener all interfaces when only a port is given', () => {
     expect(loadConfig({ env: NO_ENV, overrides: { listen: ':1883' } }).listen).toEqual({ host: '0.0.0.0', port: 1883 });
+  });
+});
+
+describe('workers', () => {
+  it('defaults to one process, scheduling os', () => {
+    expect(loadConfig({ env: {} })).toMatchObject({ workers: 1, cluster: { scheduling: 'os' } });
+  });
+
+  it('takes a whole number from a flag or TETHER_WORKERS, and auto as the CPU count', () => {
+    expect(loadConfig({ env: {}, overrides: { workers: '3' } }).workers).toBe(3);
+    expect(loadConfig({ env: { TETHER_WORKERS: '2', TETHER_CLUSTER_SCHEDULING: 'rr' } })).toMatchObject({ workers: 2, cluster: { scheduling: 'rr' } });
+    expect(loadConfig({ env: { TETHER_WORKERS: 'auto' } }).workers).toBe(availableParallelism());
+  });
+
+  it.each([['0'], ['-1'], ['1.5'], ['many']])('refuses %s naming the option', (value) => {
+    expect(() => loadConfig({ env: {}, overrides: { workers: value } })).toThrow(/workers: must be a whole number of worker processes, at least 1, or "auto"/);
   });
 });

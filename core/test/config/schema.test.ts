@@ -29,8 +29,8 @@ describe('configSchema', () => {
     };
     walk(configSchema as unknown as Record<string, unknown>);
     // listen, listeners, admin, backends, key, select, sinks, plugins, 2 sniff, 3 timeouts, retries,
-    // embedded, 9 healthCheck, log.
-    expect(envs.length).toBe(25);
+    // embedded, 9 healthCheck, log, workers, cluster.scheduling.
+    expect(envs.length).toBe(27);
     for (const env of envs) expect(env).toMatch(/^TETHER_[A-Z_]+$/);
     expect(new Set(envs).size).toBe(envs.length);
   });

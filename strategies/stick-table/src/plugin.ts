@@ -1,4 +1,5 @@
 import { ABSTAIN, defineStrategy, parseDuration, PLUGIN_API_VERSION, selected, type Backend } from '@tether/core';
+import { syncAcrossWorkers } from './peer-sync.ts';
 import { StickTable } from './stick-table.ts';
 
 /** Tables created so far: each marks the connections it counted under its own attribute key. */
@@ -48,6 +49,10 @@ export const stickTable = defineStrategy<StickTableConfig>({
     const timer = setInterval(() => table.sweep(), Math.min(Math.max(expireMs / 10, 1000), 60_000));
     timer.unref();
     ctx.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+    // With several workers: learns, disconnects and live keys are shared (peer-sync.ts).
+    const sync = ctx.peers
+      ? syncAcrossWorkers({ peers: ctx.peers, table, mode: options.mode, expireMs, now: ctx.now, signal: ctx.signal, log: ctx.log })
+      : undefined;
     const findReady = (id: string, backends: readonly Backend[]): Backend | undefined => {
       for (const b of backends) if (b.id === id) return b;
       return undefined;
@@ -73,16 +78,22 @@ export const stickTable = defineStrategy<StickTableConfig>({
         if (!conn.key) return;
         const key = table.normalize(conn.key);
         const entry = table.get(key);
+        const previous = entry?.backend;
         if (options.mode === 'match-only' && entry?.backend !== backend.id) return;
         if (entry && entry.backend !== backend.id) {
           ctx.stats.inc('rewrites');
           ctx.log.debug({ from: entry.backend, to: backend.id }, 'stick entry moved to another backend');
         }
-        if (table.store(key, backend)) conn.attributes.set(STORED, true);
-        else ctx.stats.inc('full');
+        if (table.store(key, backend)) {
+          conn.attributes.set(STORED, true);
+          sync?.learned(key, backend.id, previous !== backend.id);
+        } else ctx.stats.inc('full');
       },
-      onClosed(conn) {
-        if (conn.key && conn.attributes.get(STORED)) table.release(table.normalize(conn.key));
+      onClosed(conn, backend) {
+        if (!conn.key || !conn.attributes.get(STORED)) return;
+        const key = table.normalize(conn.key);
+        table.release(key);
+        sync?.closed(key, backend.id);
       },
       table: (limit) => table.view('stick-table', limit),
     };

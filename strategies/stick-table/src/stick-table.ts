@@ -94,6 +94,68 @@ export class StickTable {
     this.#idle.set(key, entry);
   }
 
+  /**
+   * What another worker learned or saw (see peer-sync.ts): `key` is on `backendId` as of
+   * `lastSeen`. An existing entry gets the later `lastSeen` and, when `overwrite` (a learn, not a
+   * mere touch), the backend; it does not count a `use` or a hit here. A missing key is added as an
+   * idle entry when `create` (evicting like `store`). Returns false when nothing was stored.
+   */
+  remote(key: string, backendId: string, options: { readonly overwrite: boolean; readonly create: boolean; readonly lastSeen?: number }): boolean {
+    const lastSeen = options.lastSeen ?? this.#options.now();
+    const busy = this.#busy.get(key);
+    if (busy) {
+      if (options.overwrite) busy.backend = backendId;
+      busy.lastSeen = Math.max(busy.lastSeen, lastSeen);
+      return true;
+    }
+    let entry = this.#liveIdle(key);
+    if (entry) {
+      this.#idle.delete(key);
+      if (options.overwrite) entry.backend = backendId;
+      entry.lastSeen = Math.max(entry.lastSeen, lastSeen);
+    } else {
+      if (!options.create) return false;
+      if (this.size >= this.#options.size && !this.#evictOne()) return false;
+      entry = { backend: backendId, use: 0, hits: 0, lastSeen };
+    }
+    // Re-inserted at the end: the idle Map stays in least-recently-seen order.
+    this.#idle.set(key, entry);
+    return true;
+  }
+
+  /**
+   * Every entry as [key, backend, milliseconds since last seen], idle ones from the least recently
+   * seen, then those in use (seen now: they are live), in chunks of at most `chunkSize`.
+   */
+  *chunks(chunkSize: number): Generator<[string, string, number][]> {
+    const now = this.#options.now();
+    // Copied first: the consumer may yield to the event loop between chunks while entries move.
+    const idle = [...this.#idle];
+    const busy = [...this.#busy];
+    let chunk: [string, string, number][] = [];
+    for (const [key, e] of idle) {
+      if (now - e.lastSeen >= this.#options.expireMs) continue;
+      chunk.push([key, e.backend, now - e.lastSeen]);
+      if (chunk.length >= chunkSize) {
+        yield chunk;
+        chunk = [];
+      }
+    }
+    for (const [key, e] of busy) {
+      chunk.push([key, e.backend, 0]);
+      if (chunk.length >= chunkSize) {
+        yield chunk;
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) yield chunk;
+  }
+
+  /** Keys with a live connection in this process, with their backend (a copy). */
+  busyEntries(): [string, string][] {
+    return [...this.#busy].map(([key, e]) => [key, e.backend]);
+  }
+
   get(key: string): Readonly<Entry> | undefined {
     return this.#busy.get(key) ?? this.#liveIdle(key);
   }

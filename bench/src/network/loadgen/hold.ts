@@ -1,4 +1,4 @@
-import { rssKiB } from '../proc-stat.ts';
+import { treeRssKiB } from '../proc-stat.ts';
 import { openClients } from './connect-storm.ts';
 import { Meter } from './meter.ts';
 import type { HoldCommand, HoldResult, ReleaseCommand, ReleaseResult } from './protocol.ts';
@@ -15,11 +15,11 @@ export async function hold(cmd: HoldCommand): Promise<HoldResult> {
   if (held.length > 0) throw new Error('hold: the previous hold was not released');
   const tracker = new Tracker(cmd.limitMs);
   const meter = new Meter(cmd.watch);
-  const rssBeforeKiB = cmd.watch.map((pid) => rssKiB(pid) ?? null);
+  const rssBeforeKiB = cmd.watch.map((pid) => treeRssKiB(pid) ?? null);
   meter.start();
   const open = await openClients(tracker, cmd, cmd.count, cmd.concurrency);
   const reading = meter.stop();
-  const rssAfterKiB = cmd.watch.map((pid) => rssKiB(pid) ?? null);
+  const rssAfterKiB = cmd.watch.map((pid) => treeRssKiB(pid) ?? null);
   // From here on the connections outlive the command: no hard limit until `release`.
   tracker.keep();
   held = open;

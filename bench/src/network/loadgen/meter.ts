@@ -1,4 +1,4 @@
-import { clockTicksPerSecond, cpuTime, type CpuTime } from '../proc-stat.ts';
+import { clockTicksPerSecond, treeCpuTime, type CpuTime } from '../proc-stat.ts';
 
 export interface MeterReading {
   readonly elapsedMs: number;
@@ -8,8 +8,8 @@ export interface MeterReading {
 }
 
 /**
- * Brackets the measured part of a command: wall time, CPU time of the watched processes (from
- * /proc) and of the load generator itself (process.cpuUsage, all its threads).
+ * Brackets the measured part of a command: wall time, CPU time of the watched processes with
+ * their descendants (from /proc: a balancer's workers count as the balancer) and of the load generator itself (process.cpuUsage, all its threads).
  */
 export class Meter {
   readonly #watch: readonly number[];
@@ -23,7 +23,7 @@ export class Meter {
   }
 
   start(): void {
-    this.#cpu0 = this.#watch.map((pid) => cpuTime(pid, this.#ticks));
+    this.#cpu0 = this.#watch.map((pid) => treeCpuTime(pid, this.#ticks));
     this.#own0 = process.cpuUsage();
     this.#t0 = performance.now();
   }
@@ -38,7 +38,7 @@ export class Meter {
     const own = process.cpuUsage(this.#own0);
     const deltas = this.#watch.map((pid, i) => {
       const before = this.#cpu0[i];
-      const after = cpuTime(pid, this.#ticks);
+      const after = treeCpuTime(pid, this.#ticks);
       return before === undefined || after === undefined ? undefined : { user: after.userMicros - before.userMicros, system: after.systemMicros - before.systemMicros };
     });
     return {

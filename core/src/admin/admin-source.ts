@@ -1,0 +1,53 @@
+import type { BackendPool } from '../backend/backend-pool.ts';
+import type { ExplainResult } from '../explain.ts';
+import type { AdminState, TableView } from '../plugin.ts';
+import type { StrategyChain } from '../pipeline/strategy-chain.ts';
+import type { Stats } from '../stats.ts';
+
+/** A backend as the admin API shows it (the JSON of the pool's live backend). */
+export type BackendJson = { readonly id: string } & Readonly<Record<string, unknown>>;
+
+export interface SetStateResult {
+  /** False when no backend has that name. */
+  readonly found: boolean;
+  readonly changed: boolean;
+  readonly backend?: BackendJson;
+}
+
+/**
+ * What the admin API shows and changes, whoever holds it: one process's own pool, stats and
+ * strategies (`localAdminSource`), or, with `workers` above 1, every worker asked over IPC and
+ * the answers merged (`ClusterAdmin`).
+ */
+export interface AdminSource {
+  tables(limit?: number): Promise<readonly TableView[]>;
+  stats(): Promise<Record<string, number>>;
+  backends(): Promise<readonly BackendJson[]>;
+  setState(id: string, state: AdminState): Promise<SetStateResult>;
+  explain(bytes: Buffer): Promise<ExplainResult>;
+}
+
+export interface LocalAdminDeps {
+  readonly stats: Stats;
+  readonly pool: BackendPool;
+  readonly strategies: StrategyChain;
+  readonly explain: (bytes: Buffer) => Promise<ExplainResult>;
+}
+
+const asJson = <T>(value: unknown): T => JSON.parse(JSON.stringify(value)) as T;
+
+/** The admin view of one process. */
+export function localAdminSource(deps: LocalAdminDeps): AdminSource {
+  const { stats, pool, strategies } = deps;
+  return {
+    tables: async (limit) => strategies.tables(limit),
+    stats: async () => stats.snapshot(),
+    backends: async () => asJson<BackendJson[]>(pool.all()),
+    async setState(id, state) {
+      if (!pool.get(id)) return { found: false, changed: false };
+      const changed = pool.setAdminState(id, state);
+      return { found: true, changed, backend: asJson<BackendJson>(pool.get(id)) };
+    },
+    explain: (bytes) => deps.explain(bytes),
+  };
+}

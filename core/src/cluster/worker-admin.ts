@@ -1,0 +1,36 @@
+import type { Logger } from 'pino';
+import type { AdminSource } from '../admin/admin-source.ts';
+import { describe } from '../errors.ts';
+import type { AdminState } from '../plugin.ts';
+import type { IpcPort, PrimaryMessage, WorkerMessage } from './messages.ts';
+
+/**
+ * A worker's answers to the primary's admin API questions: the same view `tether start` with one
+ * process serves over HTTP (`localAdminSource`), sent back over IPC for the primary to merge.
+ */
+export function answerAdmin(port: IpcPort<PrimaryMessage, WorkerMessage>, source: AdminSource, log: Logger): void {
+  port.onMessage((message) => {
+    if (message.t !== 'tether:admin') return;
+    const { id, op, args = {} } = message;
+    void (async (): Promise<unknown> => {
+      switch (op) {
+        case 'tables':
+          return source.tables(typeof args.limit === 'number' ? args.limit : undefined);
+        case 'stats':
+          return source.stats();
+        case 'backends':
+          return source.backends();
+        case 'set-state': {
+          const result = await source.setState(String(args.id), args.state as AdminState);
+          if (result.changed) log.info({ backend: args.id, state: args.state }, 'backend state set by admin');
+          return result;
+        }
+        case 'explain':
+          return source.explain(Buffer.from(String(args.hex ?? ''), 'hex'));
+      }
+    })().then(
+      (result) => port.send({ t: 'tether:admin-reply', id, ok: true, result }),
+      (err: unknown) => port.send({ t: 'tether:admin-reply', id, ok: false, error: describe(err) }),
+    );
+  });
+}
