@@ -16,7 +16,15 @@ export class Stats {
   }
 
   scope(prefix: string): StatsScope {
-    return { inc: (name, by) => this.inc(`${prefix}_${name}`, by) };
+    // Plugins count on every connection: build each prefixed name once, not per increment.
+    const names = new Map<string, string>();
+    return {
+      inc: (name, by) => {
+        let full = names.get(name);
+        if (full === undefined) names.set(name, (full = `${prefix}_${name}`));
+        this.inc(full, by);
+      },
+    };
   }
 
   snapshot(): Record<string, number> {

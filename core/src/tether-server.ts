@@ -137,6 +137,11 @@ export class TetherServer {
 
   #track(socket: Socket): void {
     this.#clients.add(socket);
-    socket.once('close', () => this.#clients.delete(socket));
+    socket.once('close', this.#untrack);
   }
+
+  /** One function for every socket (no closure per connection): `this` is the closed socket. */
+  readonly #untrack = ((clients: Set<Socket>) => function (this: Socket): void {
+    clients.delete(this);
+  })(this.#clients);
 }

@@ -1,7 +1,7 @@
 import type { BackendSpec } from './backends.ts';
 import { SCENARIOS, type Scenario } from './metrics.ts';
 
-export const BASELINES = ['direct', 'haproxy'] as const;
+export const BASELINES = ['direct', 'haproxy', 'node'] as const;
 export type Baseline = (typeof BASELINES)[number];
 
 /**

@@ -53,7 +53,7 @@ export async function runNetworkBench(input: NetworkBenchOptions): Promise<Netwo
   const baselines = chooseBaselines(options, notes);
   const targets: TargetSpec[] = [
     ...tetherTargets(options.configs, options.workers),
-    ...baselines.map((b): TargetSpec => (b === 'direct' ? { kind: 'direct', name: 'direct' } : { kind: 'haproxy', name: 'haproxy' })),
+    ...baselines.map((b) => ({ kind: b, name: b }) as TargetSpec),
   ];
   noteCoarseReadings(options, notes);
   const progress = input.onProgress ?? (() => {});

@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Backends } from './backends.ts';
-import type { ChildRegistry, ManagedChild } from './children.ts';
+import { typeScriptNode, type ChildRegistry, type ManagedChild } from './children.ts';
 import { haproxyConfig } from './haproxy-config.ts';
 import { freePort, isListening, pollUntil } from './listening.ts';
 import type { Endpoint } from './loadgen/protocol.ts';
@@ -12,7 +13,8 @@ import type { Endpoint } from './loadgen/protocol.ts';
 export type TargetSpec =
   | { readonly kind: 'tether'; readonly name: string; readonly configFile?: string; readonly workers?: number }
   | { readonly kind: 'direct'; readonly name: 'direct' }
-  | { readonly kind: 'haproxy'; readonly name: 'haproxy' };
+  | { readonly kind: 'haproxy'; readonly name: 'haproxy' }
+  | { readonly kind: 'node'; readonly name: 'node' };
 
 export interface RunningTarget {
   readonly spec: TargetSpec;
@@ -23,6 +25,7 @@ export interface RunningTarget {
 }
 
 const START_TIMEOUT_MS = 20_000;
+const NODE_PROXY = fileURLToPath(new URL('./node-proxy.ts', import.meta.url));
 /** Attempts at starting on a free port: another process may take it between our check and the bind. */
 const START_ATTEMPTS = 3;
 
@@ -70,7 +73,9 @@ export async function startTarget(spec: TargetSpec, backends: Backends, registry
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     const port = await freePort();
     try {
-      return spec.kind === 'tether' ? await startTether(spec, port, backends, registry, tetherCommand) : await startHaproxy(spec, port, backends, registry);
+      if (spec.kind === 'tether') return await startTether(spec, port, backends, registry, tetherCommand);
+      if (spec.kind === 'node') return await startNodeProxy(spec, port, backends, registry);
+      return await startHaproxy(spec, port, backends, registry);
     } catch (err) {
       lastError = err;
       if (!/EADDRINUSE|address already in use|cannot bind/i.test(String(err))) throw err;
@@ -103,6 +108,15 @@ async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: 
     await child.stop();
     throw new Error(`${spec.name} opened its admin API but does not listen on port ${port}:\n${child.tail()}`);
   }
+  return { spec, endpoints: [{ host: '127.0.0.1', port }], pid: child.pid, stop: () => child.stop() };
+}
+
+/** The `node` baseline (node-proxy.ts): Node's own floor for a TCP balancer. */
+async function startNodeProxy(spec: TargetSpec, port: number, backends: Backends, registry: ChildRegistry): Promise<RunningTarget> {
+  const [node, ...flags] = typeScriptNode();
+  const addresses = backends.addresses.map((b) => `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`);
+  const child = registry.spawn({ role: 'node', command: node!, args: [...flags, NODE_PROXY, String(port), ...addresses] });
+  await waitListening(child, port);
   return { spec, endpoints: [{ host: '127.0.0.1', port }], pid: child.pid, stop: () => child.stop() };
 }
 

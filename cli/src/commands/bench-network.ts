@@ -54,7 +54,9 @@ operation.
   --workers 1,2          run each Tether target with these worker counts, side by side (targets
                          tether, tether:2w, ...); CPU and RSS are summed over the primary and
                          its workers (default 1)
-  --baseline a,b         ${BASELINES.join(',')} or none   (default: direct, and haproxy if installed)
+  --baseline a,b         ${BASELINES.join(',')} or none   (default: direct, and haproxy if installed);
+                         node is a minimal Node.js proxy (accept, connect, forward; no parsing,
+                         no state): what any balancer built on Node's net module costs at least
   --json                 print the full result as JSON
   --report FILE.html     also write a self-contained HTML page (inline SVG, no script, opens
                          offline): latency percentiles per target with min-max over rounds,

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { catchError, defer, EMPTY, from, map, mergeMap, type Observable } from 'rxjs';
+import { catchError, defer, EMPTY, from, map, mergeMap, of, type Observable } from 'rxjs';
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { TetherConfig } from '../config/types.ts';
 import { ConnectionError, describe, NoBackendError, PluginHookError, UpstreamConnectError } from '../errors.ts';
@@ -11,6 +11,7 @@ import type { Named } from '../plugins/plugin-loader.ts';
 import { sniffConnect, type Sniffed } from '../sniff/sniff-socket.ts';
 import type { Stats } from '../stats.ts';
 import { createConnInfo, factsOf } from './conn-info.ts';
+import { IdleSweeper } from './idle-sweeper.ts';
 import { identify } from './identify.ts';
 import { splice } from './splice.ts';
 import type { StrategyChain } from './strategy-chain.ts';
@@ -18,6 +19,15 @@ import { connectUpstream } from './upstream-connect.ts';
 
 /** How long a refused client may take to read its CONNACK before we close anyway. */
 const REFUSAL_LINGER_MS = 2000;
+
+/**
+ * The connection's logger, made on first use: most connections never log a line at the usual
+ * levels, and a pino child per connection costs CPU at accept and memory for the connection's life.
+ */
+type ConnLog = () => Logger;
+
+/** Streams of a connection may emit 'error' between stages; each stage observes failures itself. */
+function ignore(): void {}
 
 interface Dispatched {
   readonly conn: ConnInfo;
@@ -51,23 +61,27 @@ export interface PipelineDeps {
  */
 export class ConnectionPipeline {
   readonly #deps: PipelineDeps;
+  readonly #sweeper: IdleSweeper;
   #nextId = 1;
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
+    this.#sweeper = new IdleSweeper(deps.config.timeouts.clientMs, deps.config.timeouts.serverMs);
   }
 
   handle(raw: Socket, listener: ListenerRuntime): Observable<void> {
     const { config, stats } = this.#deps;
     const id = this.#nextId++;
-    const log = this.#deps.log.child({ conn: id });
+    let child: Logger | undefined;
+    const log: ConnLog = () => (child ??= this.#deps.log.child({ conn: id }));
     const facts = factsOf(raw, listener.name);
     // The client is the raw socket until a transport (TLS) hands back another one.
     let client = raw;
     stats.inc('connections_accepted');
     // A reset during any stage must not become an uncaught 'error'; the stages observe it themselves.
-    raw.on('error', () => undefined);
-    return defer(() => from(this.#transports(raw, listener, facts))).pipe(
+    raw.on('error', ignore);
+    const accepted = listener.transports.length === 0 ? of(raw) : defer(() => from(this.#transports(raw, listener, facts)));
+    return accepted.pipe(
       mergeMap((socket) => {
         client = socket;
         return sniffConnect(socket, config.sniff);
@@ -92,22 +106,22 @@ export class ConnectionPipeline {
         if (err instanceof ConnectionError) throw err;
         throw new PluginHookError(name, 'accept', err);
       }
-      if (socket !== raw) socket.on('error', () => undefined);
+      if (socket !== raw) socket.on('error', ignore);
     }
     return socket;
   }
 
-  #identify(id: number, facts: ConnFacts, sniffed: Sniffed, log: Logger): { conn: ConnInfo; sniffed: Sniffed } {
+  #identify(id: number, facts: ConnFacts, sniffed: Sniffed, log: ConnLog): { conn: ConnInfo; sniffed: Sniffed } {
     const conn = createConnInfo(id, facts, sniffed.packet);
     identify(conn, this.#deps.extractors);
-    if (log.isLevelEnabled('debug')) {
-      log.debug({ mqtt: { clientId: sniffed.packet.clientId.slice(0, 128), username: sniffed.packet.username?.slice(0, 128) }, protocolVersion: conn.protocolVersion, key: conn.key?.slice(0, 128), keySource: conn.keySource }, 'connect sniffed');
+    if (this.#deps.log.isLevelEnabled('debug')) {
+      log().debug({ mqtt: { clientId: sniffed.packet.clientId.slice(0, 128), username: sniffed.packet.username?.slice(0, 128) }, protocolVersion: conn.protocolVersion, key: conn.key?.slice(0, 128), keySource: conn.keySource }, 'connect sniffed');
     }
     return { conn, sniffed };
   }
 
   /** Select and connect, trying other backends when a connect fails (retries + redispatch). */
-  async #dispatch(client: Socket, conn: ConnInfo, sniffed: Sniffed, log: Logger): Promise<Dispatched> {
+  async #dispatch(client: Socket, conn: ConnInfo, sniffed: Sniffed, log: ConnLog): Promise<Dispatched> {
     const { pool, strategies, config, stats } = this.#deps;
     const tried = new Set<string>();
     const failures: string[] = [];
@@ -126,7 +140,7 @@ export class ConnectionPipeline {
         tried.add(choice.backend.id);
         failures.push(err.message);
         stats.inc('upstream_connect_failures');
-        log.warn({ backend: choice.backend.id, err: err.message, attempt }, 'backend connect failed, trying another');
+        log().warn({ backend: choice.backend.id, err: err.message, attempt }, 'backend connect failed, trying another');
         continue;
       }
       if (client.destroyed) {
@@ -168,8 +182,8 @@ export class ConnectionPipeline {
     return stream;
   }
 
-  #splice(client: Socket, d: Dispatched, log: Logger): void {
-    const { pool, strategies, stats, config } = this.#deps;
+  #splice(client: Socket, d: Dispatched, log: ConnLog): void {
+    const { pool, strategies, stats } = this.#deps;
     // The closures below live as long as the connection: they take only what they need, so the
     // sniffed bytes (and the read buffer they may share) are not kept for hours.
     const { conn, backend, strategy } = d;
@@ -178,27 +192,28 @@ export class ConnectionPipeline {
     stats.inc('connections_spliced');
     stats.inc('connections_active');
     d.upstream.write(d.sniffed.bytes);
-    const abort = splice(client, d.upstreamSocket, d.upstream, { clientIdleMs: config.timeouts.clientMs, serverIdleMs: config.timeouts.serverMs }, (result) => {
+    const abort = splice(client, d.upstreamSocket, d.upstream, this.#sweeper, (result) => {
       untrack();
       pool.connectionClosed(backend);
       strategies.closed(conn, backend);
       stats.inc('connections_active', -1);
-      log.info({ remote: `${conn.remoteAddress}:${conn.remotePort}`, listener: conn.listener, backend: backend.id, strategy, key: conn.key?.slice(0, 128), sniffMs, ...result }, 'connection closed');
+      if (!this.#deps.log.isLevelEnabled('info')) return;
+      log().info({ remote: `${conn.remoteAddress}:${conn.remotePort}`, listener: conn.listener, backend: backend.id, strategy, key: conn.key?.slice(0, 128), sniffMs, ...result }, 'connection closed');
     });
     // `done` above runs on a later close event, by which time `untrack` exists.
     const untrack = pool.track(backend, () => abort('backend_marked_down'));
-    log.debug({ backend: backend.id, strategy }, 'spliced');
+    if (this.#deps.log.isLevelEnabled('debug')) log().debug({ backend: backend.id, strategy }, 'spliced');
   }
 
 
-  #reject(client: Socket, facts: ConnFacts, err: unknown, log: Logger): void {
+  #reject(client: Socket, facts: ConnFacts, err: unknown, log: ConnLog): void {
     const { stats } = this.#deps;
     const reason = err instanceof ConnectionError ? err.reason : isReset(err) ? 'client_reset' : 'internal_error';
     stats.inc('connections_rejected');
     stats.inc(`rejected_${reason}`);
     const fields = { reason, code: err instanceof ConnectionError ? err.code : (err as NodeJS.ErrnoException)?.code, remote: facts.remoteAddress, listener: facts.listener, err: describe(err) };
-    if (reason === 'internal_error') log.error(fields, 'connection closed');
-    else log.warn(fields, 'connection rejected');
+    if (reason === 'internal_error') log().error(fields, 'connection closed');
+    else log().warn(fields, 'connection rejected');
     if (err instanceof NoBackendError && err.protocolVersion !== undefined) return refuse(client, err.protocolVersion);
     client.destroy();
   }

@@ -1,10 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-
-export interface SpliceOptions {
-  readonly clientIdleMs: number;
-  readonly serverIdleMs: number;
-}
+import type { IdleSweeper, IdleWatched } from './idle-sweeper.ts';
 
 export interface SpliceResult {
   /** Why the connection ended: who closed first, or which idle timeout fired. */
@@ -13,71 +9,139 @@ export interface SpliceResult {
   readonly bytesOut: number;
 }
 
-/**
- * Joins client and backend after the sniffed bytes have been replayed. Bytes move with Node's
- * own pipe (back-pressure, no per-chunk work of ours). A side that ends half-closes the other;
- * a side that goes away lets the other flush what it holds and then closes it. `done` runs once,
- * when both sockets have closed. Returns a function that closes both at once, with a reason.
- *
- * `upstream` is what sinks returned (the socket itself, or a wrapper such as TLS);
- * `upstreamSocket` is the TCP socket under it, where the idle timeout lives.
- */
-export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex, options: SpliceOptions, done: (result: SpliceResult) => void): (reason: string) => void {
-  let reason: string | undefined;
-  let open = 2;
-  const note = (why: string): void => {
-    reason ??= why;
-  };
-  const onClosed = (): void => {
-    if (--open > 0) return;
-    done({ reason: reason ?? 'closed', bytesIn: client.bytesRead, bytesOut: client.bytesWritten });
-  };
-  const release = (other: Duplex): void => {
-    if (other.destroyed) return;
-    if (other.writableEnded) {
-      if (other.writableFinished) other.destroy();
-      else other.once('finish', () => other.destroy());
-      return;
-    }
-    other.end(() => other.destroy());
-  };
+/** The splice a stream belongs to, set on both of its streams. */
+const SPLICE = Symbol('tether.splice');
+type Linked = Duplex & { [SPLICE]?: Splice };
 
+/**
+ * One spliced connection: client and backend joined after the sniffed bytes were replayed.
+ *
+ * Bytes move by 'data' handlers that write to the other side and pause on back-pressure until it
+ * drains: what `pipe()` does, without its per-stream state (about 4 KiB per idle connection) or
+ * its extra listeners. The handlers are shared functions that find their connection through a
+ * symbol on the stream, so a connection allocates no closure per direction and nothing per chunk.
+ * A side that ends half-closes the other; a side that goes away lets the other flush what it holds
+ * and then closes it. `done` runs once, when both have closed. Idle timeouts are the sweeper's.
+ */
+class Splice implements IdleWatched {
+  readonly client: Socket;
+  readonly server: Socket;
+  /** What sinks returned: the backend socket itself, or a wrapper over it such as TLS. */
+  readonly upstream: Duplex;
+  readonly #sweeper: IdleSweeper;
+  readonly #done: (result: SpliceResult) => void;
+  #reason: string | undefined;
+  #open = 2;
+  clientBytes = 0;
+  serverBytes = 0;
+  clientActiveAt = 0;
+  serverActiveAt = 0;
+
+  constructor(client: Socket, server: Socket, upstream: Duplex, sweeper: IdleSweeper, done: (result: SpliceResult) => void) {
+    this.client = client;
+    this.server = server;
+    this.upstream = upstream;
+    this.#sweeper = sweeper;
+    this.#done = done;
+  }
+
+  note(why: string): void {
+    this.#reason ??= why;
+  }
+
+  other(side: Duplex): Duplex {
+    return side === this.client ? this.upstream : this.client;
+  }
+
+  idle(reason: 'client_timeout' | 'server_timeout'): void {
+    this.close(reason);
+  }
+
+  /** Ends the connection from our side (idle timeout, shutdown-sessions, stop) with a reason. */
+  close(why: string): void {
+    this.note(why);
+    this.client.destroy();
+    this.upstream.destroy();
+  }
+
+  sideClosed(side: Duplex): void {
+    release(this.other(side));
+    if (--this.#open > 0) return;
+    this.#sweeper.unwatch(this);
+    this.#done({ reason: this.#reason ?? 'closed', bytesIn: this.client.bytesRead, bytesOut: this.client.bytesWritten });
+  }
+}
+
+/**
+ * Joins client and backend; returns a function that closes both at once with a reason.
+ * `upstream` is what sinks returned; `upstreamSocket` is the TCP socket under it.
+ */
+export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex, sweeper: IdleSweeper, done: (result: SpliceResult) => void): (reason: string) => void {
+  const s = new Splice(client, upstreamSocket, upstream, sweeper, done);
+  (client as Linked)[SPLICE] = s;
+  (upstream as Linked)[SPLICE] = s;
   client.setNoDelay(true);
   upstreamSocket.setNoDelay(true);
-  client.setTimeout(options.clientIdleMs, () => {
-    note('client_timeout');
-    client.destroy();
-    upstream.destroy();
-  });
-  upstreamSocket.setTimeout(options.serverIdleMs, () => {
-    note('server_timeout');
-    upstream.destroy();
-    client.destroy();
-  });
-  client.once('end', () => note('client_closed'));
-  upstream.once('end', () => note('server_closed'));
-  client.on('error', (err: NodeJS.ErrnoException) => note(`client_error_${err.code ?? 'unknown'}`));
-  upstream.on('error', (err: NodeJS.ErrnoException) => note(`server_error_${err.code ?? 'unknown'}`));
-  const clientClosed = (): void => {
-    release(upstream);
-    onClosed();
-  };
-  const upstreamClosed = (): void => {
-    release(client);
-    onClosed();
-  };
+  link(client);
+  link(upstream);
+  sweeper.watch(s);
   // A side that closed before we got here will not emit 'close' again.
-  if (client.closed) clientClosed();
-  else client.once('close', clientClosed);
-  if (upstream.closed) upstreamClosed();
-  else upstream.once('close', upstreamClosed);
+  if (client.closed) s.sideClosed(client);
+  else client.once('close', onClose);
+  if (upstream.closed) s.sideClosed(upstream);
+  else upstream.once('close', onClose);
+  // The sniff paused the client; a fresh upstream flows once it has a 'data' listener.
+  client.resume();
+  upstream.resume();
+  return (why) => s.close(why);
+}
 
-  client.pipe(upstream);
-  upstream.pipe(client);
-  /** Ends the connection from our side (shutdown-sessions, stop) with the given reason. */
-  return (why: string) => {
-    note(why);
-    client.destroy();
-    upstream.destroy();
-  };
+function link(side: Duplex): void {
+  side.on('data', onData);
+  side.on('drain', onDrain);
+  side.once('end', onEnd);
+  side.on('error', onError);
+}
+
+function spliceOf(side: Duplex): Splice {
+  return (side as Linked)[SPLICE]!;
+}
+
+function onData(this: Duplex, chunk: Buffer): void {
+  const other = spliceOf(this).other(this);
+  // A side that is gone takes nothing more; its close releases this one.
+  if (!other.destroyed && !other.write(chunk)) this.pause();
+}
+
+/** This side took what it was given: the other may send again. */
+function onDrain(this: Duplex): void {
+  const other = spliceOf(this).other(this);
+  if (!other.destroyed) other.resume();
+}
+
+function onEnd(this: Duplex): void {
+  const s = spliceOf(this);
+  s.note(this === s.client ? 'client_closed' : 'server_closed');
+  const other = s.other(this);
+  if (!other.destroyed && !other.writableEnded) other.end();
+}
+
+function onError(this: Duplex, err: NodeJS.ErrnoException): void {
+  const s = spliceOf(this);
+  s.note(`${this === s.client ? 'client' : 'server'}_error_${err.code ?? 'unknown'}`);
+}
+
+function onClose(this: Duplex): void {
+  spliceOf(this).sideClosed(this);
+}
+
+/** Closes `side` once it has flushed what it holds. */
+function release(side: Duplex): void {
+  if (side.destroyed) return;
+  if (side.writableEnded) {
+    if (side.writableFinished) side.destroy();
+    else side.once('finish', () => side.destroy());
+    return;
+  }
+  side.end(() => side.destroy());
 }

@@ -38,15 +38,38 @@ export function inspectConnect(view: Buffer, maxBytes: number): SniffResult {
   return parseConnect(view.subarray(0, total));
 }
 
+/**
+ * One parser for every connection: parsing is synchronous and the frame is exactly one packet, so
+ * the parser is back at rest after each call. One that saw an error is replaced, since its state
+ * after a failure is not documented.
+ */
+let parser = newParser();
+let parsed: Packet | undefined;
+let failure: Error | undefined;
+
+function newParser(): ReturnType<typeof mqttPacket.parser> {
+  const p = mqttPacket.parser();
+  p.on('packet', (packet: Packet) => (parsed ??= packet));
+  p.on('error', (err: Error) => (failure ??= err));
+  return p;
+}
+
 function parseConnect(frame: Buffer): SniffResult {
-  let packet: Packet | undefined;
-  let failure: Error | undefined;
-  const parser = mqttPacket.parser();
-  parser.on('packet', (p: Packet) => (packet ??= p));
-  parser.on('error', (e: Error) => (failure ??= e));
+  parsed = undefined;
+  failure = undefined;
   parser.parse(frame);
-  if (failure) return reject(failure.message);
-  if (packet?.cmd !== 'connect') return reject('packet could not be parsed');
+  const packet = parsed as Packet | undefined;
+  const error = failure as Error | undefined;
+  parsed = undefined;
+  failure = undefined;
+  if (error) {
+    parser = newParser();
+    return reject(error.message);
+  }
+  if (packet?.cmd !== 'connect') {
+    parser = newParser();
+    return reject('packet could not be parsed');
+  }
   return { kind: 'done', packet, length: frame.length };
 }
 
