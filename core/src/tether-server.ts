@@ -137,7 +137,7 @@ export class TetherServer {
 
   #track(socket: Socket): void {
     this.#clients.add(socket);
-    socket.once('close', this.#untrack);
+    socket.on('close', this.#untrack);
   }
 
   /** One function for every socket (no closure per connection): `this` is the closed socket. */

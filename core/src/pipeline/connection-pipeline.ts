@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { catchError, defer, EMPTY, from, map, mergeMap, of, type Observable } from 'rxjs';
+import { catchError, defer, EMPTY, map, mergeMap, type Observable } from 'rxjs';
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { TetherConfig } from '../config/types.ts';
 import { ConnectionError, describe, NoBackendError, PluginHookError, UpstreamConnectError } from '../errors.ts';
@@ -80,14 +80,20 @@ export class ConnectionPipeline {
     stats.inc('connections_accepted');
     // A reset during any stage must not become an uncaught 'error'; the stages observe it themselves.
     raw.on('error', ignore);
-    const accepted = listener.transports.length === 0 ? of(raw) : defer(() => from(this.#transports(raw, listener, facts)));
-    return accepted.pipe(
-      mergeMap((socket) => {
-        client = socket;
-        return sniffConnect(socket, config.sniff);
-      }),
-      map((sniffed) => this.#identify(id, facts, sniffed, log)),
-      mergeMap(({ conn, sniffed }) => from(this.#dispatch(client, conn, sniffed, log))),
+    // accept (the listener's transports, if any) → sniff. Without transports the sniff reads the
+    // raw socket at once: no stage of its own, since every operator is an object per connection.
+    const sniffed = listener.transports.length === 0
+      ? sniffConnect(raw, config.sniff)
+      : defer(() => this.#transports(raw, listener, facts)).pipe(
+          mergeMap((socket) => {
+            client = socket;
+            return sniffConnect(socket, config.sniff);
+          }),
+        );
+    return sniffed.pipe(
+      // identify → select and connect (retries included)
+      mergeMap((s) => this.#dispatch(client, this.#identify(id, facts, s, log), s, log)),
+      // splice: from here bytes move socket to socket, outside RxJS
       map((dispatched) => this.#splice(client, dispatched, log)),
       catchError((err: unknown) => {
         this.#reject(client, facts, err, log);
@@ -111,13 +117,13 @@ export class ConnectionPipeline {
     return socket;
   }
 
-  #identify(id: number, facts: ConnFacts, sniffed: Sniffed, log: ConnLog): { conn: ConnInfo; sniffed: Sniffed } {
+  #identify(id: number, facts: ConnFacts, sniffed: Sniffed, log: ConnLog): ConnInfo {
     const conn = createConnInfo(id, facts, sniffed.packet);
     identify(conn, this.#deps.extractors);
     if (this.#deps.log.isLevelEnabled('debug')) {
       log().debug({ mqtt: { clientId: sniffed.packet.clientId.slice(0, 128), username: sniffed.packet.username?.slice(0, 128) }, protocolVersion: conn.protocolVersion, key: conn.key?.slice(0, 128), keySource: conn.keySource }, 'connect sniffed');
     }
-    return { conn, sniffed };
+    return conn;
   }
 
   /** Select and connect, trying other backends when a connect fails (retries + redispatch). */
@@ -150,7 +156,7 @@ export class ConnectionPipeline {
       }
       let upstream: Duplex;
       try {
-        upstream = await this.#attachSinks(conn, choice.backend, upstreamSocket);
+        upstream = this.#deps.sinks.length === 0 ? upstreamSocket : await this.#attachSinks(conn, choice.backend, upstreamSocket);
       } catch (err) {
         pool.connectionClosed(choice.backend);
         throw err;

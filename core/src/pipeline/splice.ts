@@ -85,11 +85,12 @@ export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex,
   link(client);
   link(upstream);
   sweeper.watch(s);
-  // A side that closed before we got here will not emit 'close' again.
+  // A side that closed before we got here will not emit 'close' again. ('close' and 'end' come
+  // once: plain `on` spares the wrapper `once` allocates per listener.)
   if (client.closed) s.sideClosed(client);
-  else client.once('close', onClose);
+  else client.on('close', onClose);
   if (upstream.closed) s.sideClosed(upstream);
-  else upstream.once('close', onClose);
+  else upstream.on('close', onClose);
   // The sniff paused the client; a fresh upstream flows once it has a 'data' listener.
   client.resume();
   upstream.resume();
@@ -99,7 +100,7 @@ export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex,
 function link(side: Duplex): void {
   side.on('data', onData);
   side.on('drain', onDrain);
-  side.once('end', onEnd);
+  side.on('end', onEnd);
   side.on('error', onError);
 }
 
