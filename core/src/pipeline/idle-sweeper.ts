@@ -28,12 +28,18 @@ export class IdleSweeper {
   readonly #tickMs: number;
   #timer: NodeJS.Timeout | undefined;
 
+  /** A timeout of 0 turns that side's timeout off (HAProxy's default without one). */
   constructor(clientMs: number, serverMs: number) {
-    this.#clientMs = clientMs;
-    this.#serverMs = serverMs;
+    this.#clientMs = clientMs > 0 ? clientMs : Infinity;
+    this.#serverMs = serverMs > 0 ? serverMs : Infinity;
     // A tenth of the shorter timeout: precise enough for seconds-to-minutes timeouts, and at most one
     // tick a second for the usual ones.
-    this.#tickMs = Math.min(Math.max(Math.floor(Math.min(clientMs, serverMs) / 10), 10), 1000);
+    this.#tickMs = Math.min(Math.max(Math.floor(Math.min(this.#clientMs, this.#serverMs) / 10), 10), 1000);
+  }
+
+  /** False when both timeouts are off: nothing to watch. */
+  get enabled(): boolean {
+    return this.#clientMs !== Infinity || this.#serverMs !== Infinity;
   }
 
   get size(): number {
@@ -41,6 +47,7 @@ export class IdleSweeper {
   }
 
   watch(entry: IdleWatched): void {
+    if (!this.enabled) return;
     const now = performance.now();
     entry.clientBytes = traffic(entry.client);
     entry.serverBytes = traffic(entry.server);

@@ -82,4 +82,16 @@ describe('IdleSweeper', () => {
     await new Promise<string>((resolve) => sweeper.watch(watched(c2, s2, resolve)));
     expect(fired).toBe(false);
   });
+
+  it('a timeout of 0 is off: that side never fires, and with both off nothing is watched', async () => {
+    const { client, server } = await pairs();
+    const off = new IdleSweeper(0, 0);
+    off.watch(watched(client, server, () => undefined));
+    expect(off.enabled).toBe(false);
+    expect(off.size).toBe(0);
+    // Client side off, server side 100 ms: only server_timeout can fire, though both are silent.
+    const serverOnly = new IdleSweeper(0, 100);
+    const reason = await new Promise<string>((resolve) => serverOnly.watch(watched(client, server, resolve)));
+    expect(reason).toBe('server_timeout');
+  });
 });
