@@ -127,6 +127,27 @@ describe('tether start --workers 2', () => {
     for (const id of ids) expect(lastLanding(id), `${id} after the restart`).toBe(brokers.flatMap((b) => b.landings).find((l) => l.clientId === id)!.broker);
   }, T);
 
+  it('a backend state set through the admin API also holds in a worker started after it', async () => {
+    expect((await runTether(['backend', 'set', 'b2', 'maint', '--admin', tether.admin!])).stdout).toBe('b2: now maint\n');
+    const started = tether.logs.filter((l) => l.msg === 'worker listening');
+    const newest = Math.max(...started.map((l) => Number(l.worker)));
+    const victim = started.map((l) => Number(l.pid)).filter(alive).at(-1)!;
+    process.kill(victim, 'SIGKILL');
+    await tether.waitForLog((l) => l.msg === 'worker exited unexpectedly: starting another' && l.pid === victim);
+    // Workers are numbered in start order: the replacement is the first above every earlier one.
+    const replacement = Number((await tether.waitForLog((l) => l.msg === 'worker listening' && Number(l.worker) > newest)).worker);
+    // Every worker, the new one included, reports maint: the merged list shows no disagreement.
+    const listed = JSON.parse((await runTether(['backend', 'list', '--admin', tether.admin!, '--json'])).stdout) as { id: string; state: string; workerStates?: unknown }[];
+    expect(listed.find((b) => b.id === 'b2')).toMatchObject({ state: 'maint' });
+    expect(listed.find((b) => b.id === 'b2')!.workerStates).toBeUndefined();
+    // New clients (no table entry) go only to b1, whichever worker serves them; some reach the new worker.
+    const fresh = Array.from({ length: 8 }, (_, i) => `cluster-maint-${i}`);
+    const served = await round(fresh);
+    for (const id of fresh) expect(lastLanding(id), id).toBe('b1');
+    expect(fresh.filter((id) => served.get(id) === replacement).length, 'clients served by the new worker').toBeGreaterThan(0);
+    expect((await runTether(['backend', 'set', 'b2', 'ready', '--admin', tether.admin!])).stdout).toBe('b2: now ready\n');
+  }, T);
+
   it('stops on SIGTERM: every worker closes, then the primary exits 0 and no process is left', async () => {
     const replacement = tether.logs.filter((l) => l.msg === 'worker listening').map((l) => Number(l.pid));
     const pids = [tether.pid, ...replacement];
