@@ -146,6 +146,8 @@ export class Supervisor {
 
   #fork(): Member {
     const worker = cluster.fork({ ...this.#options.env });
+    // Errors of the IPC channel to a dying worker must never end the primary; its exit is what counts.
+    worker.on('error', (err: Error) => this.#options.log.debug({ worker: worker.id, err: err.message }, 'worker channel error'));
     const link: WorkerLink = { id: worker.id, send: (message) => send(worker, message) };
     // Gone for good once it has exited AND its channel is closed: only then has every message it
     // sent (such as why it failed) been read.
@@ -203,11 +205,16 @@ export class Supervisor {
 function send(worker: Worker, message: PrimaryMessage): void {
   if (!worker.isConnected()) return;
   try {
-    worker.send(message);
+    // With a callback, a channel that closes while the message is on its way (EPIPE: the worker is
+    // exiting) is reported here rather than as an 'error' event that would end the primary.
+    worker.send(message, ignoreSendError);
   } catch {
     // The channel closed between the check and the send: the exit handler cleans up.
   }
 }
+
+/** A worker that went away misses the message; its exit is handled where it is observed. */
+function ignoreSendError(): void {}
 
 function describeExit(worker: Worker): string {
   const { exitCode, signalCode } = worker.process;

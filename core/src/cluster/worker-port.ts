@@ -6,7 +6,8 @@ export function processPort(): IpcPort<PrimaryMessage, WorkerMessage> {
     send(message) {
       if (!process.connected || !process.send) return;
       try {
-        process.send(message);
+        // A callback, so a channel closing mid-send is not an 'error' event that ends this worker.
+        process.send(message, undefined, undefined, ignoreSendError);
       } catch {
         // The primary is gone; cluster makes this worker exit.
       }
@@ -18,3 +19,6 @@ export function processPort(): IpcPort<PrimaryMessage, WorkerMessage> {
     },
   };
 }
+
+/** The primary is gone: cluster makes this worker exit. */
+function ignoreSendError(): void {}
