@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { alive } from '../../cli/test/helpers/cli.ts';
 import {
   haproxyInstalled, loopbackAddress, METRICS, resolveOptions, runNetworkBench, SCENARIOS, typeScriptNode, type NetworkBenchResult,
 } from '../src/network/index.ts';
@@ -20,15 +21,6 @@ const TETHER_MAIN = fileURLToPath(new URL('../../cli/src/main.ts', import.meta.u
 const HAPROXY = haproxyInstalled() || process.env.CI === 'true';
 const dir = mkdtempSync(join(tmpdir(), 'tether-bench-network-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Runs the command's function in a child process of its own, as `tether bench network ... --json` would. */
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -1,7 +1,6 @@
 import { TetherError } from '@tether/core';
 import { UsageError } from './args.ts';
 import { backendCommand } from './commands/backend.ts';
-import { benchCommand } from './commands/bench.ts';
 import { explainCommand } from './commands/explain.ts';
 import { pluginsCommand } from './commands/plugins.ts';
 import { start } from './commands/start.ts';
@@ -28,7 +27,9 @@ export async function main(argv: string[]): Promise<void> {
       case 'backend':
         return await backendCommand(rest);
       case 'bench':
-        return await benchCommand(rest);
+        // Loaded on demand: the benchmarks (simulator, load generator, reports, their wasm hash)
+        // are not part of the balancer, and `start` runs again in every cluster worker.
+        return await (await import('./commands/bench.ts')).benchCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAll, runTether, startTether, type LogLine, type RunningTether } from '../../cli/test/helpers/cli.ts';
+import { alive, killAll, runTether, startTether, type LogLine, type RunningTether } from '../../cli/test/helpers/cli.ts';
 import { closeAllClients, connectClient, disconnect } from '../../cli/test/helpers/mqtt.ts';
 import { startHaBrokers, type HaAedes } from '../harness/ha-aedes.ts';
 import { waitFor } from '../harness/poll.ts';
@@ -187,15 +187,6 @@ describe('tether start --workers 2 when a worker cannot start', () => {
     expect(r.stderr).toMatch(/^tether: select: the strategy chain \[stick-table\] can leave a client without a backend/);
   }, T);
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function holdPort(): Promise<{ server: Server; port: number }> {
   return new Promise((resolve, reject) => {

@@ -266,3 +266,13 @@ export function deadLoopbackPort(): Promise<number> {
     });
   });
 }
+
+/** Whether a process with this PID still exists (signal 0 checks without signalling). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -129,26 +129,11 @@ export class StickTable {
    */
   *chunks(chunkSize: number): Generator<[string, string, number][]> {
     const now = this.#options.now();
-    // Copied first: the consumer may yield to the event loop between chunks while entries move.
-    const idle = [...this.#idle];
-    const busy = [...this.#busy];
-    let chunk: [string, string, number][] = [];
-    for (const [key, e] of idle) {
-      if (now - e.lastSeen >= this.#options.expireMs) continue;
-      chunk.push([key, e.backend, now - e.lastSeen]);
-      if (chunk.length >= chunkSize) {
-        yield chunk;
-        chunk = [];
-      }
-    }
-    for (const [key, e] of busy) {
-      chunk.push([key, e.backend, 0]);
-      if (chunk.length >= chunkSize) {
-        yield chunk;
-        chunk = [];
-      }
-    }
-    if (chunk.length > 0) yield chunk;
+    // Rows first: the consumer may yield to the event loop between chunks while entries move.
+    const rows: [string, string, number][] = [];
+    for (const [key, e] of this.#idle) if (now - e.lastSeen < this.#options.expireMs) rows.push([key, e.backend, now - e.lastSeen]);
+    for (const [key, e] of this.#busy) rows.push([key, e.backend, 0]);
+    for (let i = 0; i < rows.length; i += chunkSize) yield rows.slice(i, i + chunkSize);
   }
 
   /** Keys with a live connection in this process, with their backend (a copy). */
