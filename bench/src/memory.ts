@@ -20,7 +20,7 @@ type Gc = () => void;
  * add about 16 + length bytes for an ASCII key. Needs `global.gc` (node --expose-gc).
  */
 export async function measureMemory(balancer: Balancer, newConn: ConnFactory, clients: number): Promise<MemoryCost> {
-  if (balancer.chain.tables().length === 0) return { entries: 0, bytesPerEntry: undefined, note: 'keeps no per-client table' };
+  if ((await balancer.chain.tables()).length === 0) return { entries: 0, bytesPerEntry: undefined, note: 'keeps no per-client table' };
   const gc = (globalThis as { gc?: Gc }).gc;
   if (typeof gc !== 'function') return { entries: 0, bytesPerEntry: undefined, note: 'not measured: run node with --expose-gc (NODE_OPTIONS=--expose-gc)' };
   const { pool, chain } = balancer;
@@ -38,7 +38,7 @@ export async function measureMemory(balancer: Balancer, newConn: ConnFactory, cl
   }
   gc();
   const after = process.memoryUsage().heapUsed;
-  const entries = chain.tables(0).reduce((sum, t) => sum + t.used, 0);
+  const entries = (await chain.tables({ limit: 0 })).reduce((sum, t) => sum + t.used, 0);
   if (entries === 0) return { entries, bytesPerEntry: undefined, note: 'the table stayed empty' };
   // Maps grow their storage in doublings, so a small table's figure depends on where it sits
   // between two of them; from about 10 000 entries on it settles.

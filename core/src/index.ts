@@ -1,7 +1,7 @@
 export { PLUGIN_API_VERSION, ABSTAIN, selected, defineTransport, defineExtractor, defineStrategy, defineSink } from './plugin.ts';
 export type {
   AdminState, Backend, BackendState, ConnFacts, ConnInfo, TlsFacts, Transport, TransportPlugin, Extractor, ExtractorPlugin, PeerChannel, PluginContext, PluginKind, Selection, Sink, SinkPlugin,
-  StatsScope, Strategy, StrategyPlugin, TableEntry, TableView, TetherPlugin,
+  StatsScope, Strategy, StrategyPlugin, TableEntry, TableQuery, TableView, TetherPlugin,
 } from './plugin.ts';
 export {
   TetherError, ConnectionError, ConfigError, PluginError, PluginHookError, SniffTimeoutError, SniffTooLargeError,

@@ -136,12 +136,19 @@ export interface ConnInfo {
   readonly attributes: Map<string, unknown>;
 }
 
-/** Result of one strategy. `abstain` passes the decision to the next strategy in the chain. */
-export type Selection = { readonly kind: 'selected'; readonly backend: Backend } | { readonly kind: 'abstain' };
+/**
+ * Result of one strategy. `abstain` passes the decision to the next strategy in the chain.
+ * `remembered` says the backend was chosen because it is where this client's key was seen before
+ * (a stick-table hit): the broker is then expected to hold the client's session, and a CONNACK
+ * without session-present for a persistent client counts as a stickiness miss.
+ */
+export type Selection =
+  | { readonly kind: 'selected'; readonly backend: Backend; readonly remembered?: boolean }
+  | { readonly kind: 'abstain' };
 
 export const ABSTAIN: Selection = Object.freeze({ kind: 'abstain' });
-export function selected(backend: Backend): Selection {
-  return { kind: 'selected', backend };
+export function selected(backend: Backend, options?: { readonly remembered?: boolean }): Selection {
+  return options?.remembered ? { kind: 'selected', backend, remembered: true } : { kind: 'selected', backend };
 }
 
 /** Per-connection key extraction. Return undefined (or '') to let the next extractor try. */
@@ -169,6 +176,23 @@ export interface TableView {
   readonly size: number;
   readonly used: number;
   readonly entries: readonly TableEntry[];
+  /**
+   * Where the entries live, for the operator: `memory` (this process), or a shared store
+   * described without secrets (e.g. `redis redis://10.0.0.5:6379/0 prefix tether:`).
+   */
+  readonly store?: string;
+  /** More entries follow: pass this back as `TableQuery.cursor` for the next page. */
+  readonly cursor?: string;
+}
+
+/** Which part of a table the admin API asks for. */
+export interface TableQuery {
+  /** At most this many entries (a page). */
+  readonly limit?: number;
+  /** Where the previous page ended (`TableView.cursor`); absent for the first page. */
+  readonly cursor?: string;
+  /** Only this key (an exact match after the table's own normalization). */
+  readonly key?: string;
 }
 
 /**
@@ -178,12 +202,29 @@ export interface TableView {
  */
 export interface Strategy {
   select(conn: ConnInfo, backends: readonly Backend[]): Selection | Promise<Selection>;
+  /**
+   * A later strategy of the chain chose `choice` after this one abstained; the backend is not
+   * connected yet. Return a selection of one of `backends` to send the connection there instead,
+   * or undefined (or ABSTAIN) to let the choice stand. Called in chain order, for the strategies
+   * before the one that chose. This is where a shared table claims a new key atomically (first
+   * writer wins) and, when another instance won, follows the winner for this very connection.
+   */
+  confirm?(conn: ConnInfo, choice: Backend, backends: readonly Backend[]): Selection | undefined | Promise<Selection | undefined>;
   /** The connection to `backend` is established: the place to learn (store after connect, like HAProxy). */
   onSpliced?(conn: ConnInfo, backend: Backend): void;
   /** A spliced connection closed. */
   onClosed?(conn: ConnInfo, backend: Backend): void;
-  /** For the admin API: the strategy's table, if it keeps one. */
-  table?(limit?: number): TableView;
+  /**
+   * For the admin API: the strategy's table, if it keeps one. `limit` bounds the entries; `query`
+   * asks for a page (a shared table is read in pages, never all at once) or one key.
+   */
+  table?(limit?: number, query?: TableQuery): TableView | Promise<TableView>;
+  /** Admin (HAProxy `set table`): `key` now goes to `backend`, as if learned. */
+  setEntry?(key: string, backend: Backend): void | Promise<void>;
+  /** Admin: forget `key`. Returns whether it was there. */
+  deleteEntry?(key: string): boolean | Promise<boolean>;
+  /** Admin (HAProxy `clear table`): forget every entry, or only those on `backendId`. Returns how many. */
+  clearEntries?(backendId?: string): number | Promise<number>;
   /** True when this strategy answers for every client whenever a backend is available. */
   readonly alwaysAnswers?: boolean;
   close?(): void | Promise<void>;

@@ -1,4 +1,4 @@
-import { createLogger, createTether, loadConfig, type Logger, type TetherServer } from '@tether/core';
+import { createLogger, createTether, loadConfig, type Logger, type TableEntry, type TetherServer } from '@tether/core';
 import { builtinRegistry } from '@tether/cli';
 import { pino } from 'pino';
 
@@ -27,4 +27,15 @@ export async function startBalancer(overrides: Record<string, unknown>, file?: s
   await server.start();
   const { port } = server.address;
   return { server, port, url: `mqtt://127.0.0.1:${port}`, logs, close: () => server.close() };
+}
+
+/** The entries of the balancer's table named `name` (the stick table by default); empty when it keeps none. */
+export async function tableEntries(balancer: TestBalancer, name = 'stick-table'): Promise<TableEntry[]> {
+  const tables = await balancer.server.strategies.tables();
+  return [...(tables.find((t) => t.name === name)?.entries ?? [])];
+}
+
+/** The backend the stick table holds for `key`, if it has an entry. */
+export async function stuckTo(balancer: TestBalancer, key: string): Promise<string | undefined> {
+  return (await tableEntries(balancer)).find((e) => e.key === key)?.backend;
 }

@@ -17,13 +17,13 @@ export interface WaitOptions {
  * Polls `condition` until it returns a truthy value (returned) or the bound is reached (throws).
  * The bound is both a number of tries and the time they take, so it holds even if timers lag.
  */
-export async function waitFor<T>(condition: () => T | undefined | null | false, options: WaitOptions): Promise<T> {
+export async function waitFor<T>(condition: () => T | undefined | null | false | Promise<T | undefined | null | false>, options: WaitOptions): Promise<T> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_MS;
   const intervalMs = options.intervalMs ?? 10;
   const maxTries = Math.ceil(timeoutMs / intervalMs) + 1;
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; i < maxTries; i++) {
-    const value = condition();
+    const value = await condition();
     if (value) return value;
     if (Date.now() > deadline) break;
     await delay(intervalMs);

@@ -30,11 +30,11 @@ export interface UntilOptions {
  * Polls `check` until it returns something other than undefined/false, bounded in count and time
  * (tries × interval), and returns that value; throws naming `what` otherwise.
  */
-export async function waitUntil<T>(what: string, check: () => T | undefined | false, options: UntilOptions = {}): Promise<T> {
+export async function waitUntil<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, options: UntilOptions = {}): Promise<T> {
   const tries = options.tries ?? 200;
   const intervalMs = options.intervalMs ?? 25;
   for (let i = 0; i < tries; i++) {
-    const value = check();
+    const value = await check();
     if (value !== undefined && value !== false) return value;
     await delay(intervalMs);
   }

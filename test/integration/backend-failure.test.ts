@@ -1,7 +1,7 @@
 import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
 import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startBalancer, type TestBalancer } from '../harness/balancer.ts';
+import { startBalancer, stuckTo, type TestBalancer } from '../harness/balancer.ts';
 import { freePort } from '../harness/free-port.ts';
 import { Cleanup, counterChanges, logLines, waitFor, waitForLog, within } from '../harness/poll.ts';
 import { connectBytes, packetBytes, RawClient, type ProtocolVersion } from '../harness/raw-mqtt-client.ts';
@@ -43,10 +43,6 @@ async function connectClient(balancer: TestBalancer, clientId: string, options: 
   return { client, connack };
 }
 
-/** The stick table's backend for `key`, if it has an entry. */
-function stuckTo(balancer: TestBalancer, key: string): string | undefined {
-  return balancer.server.strategies.tables()[0]?.entries.find((e) => e.key === key)?.backend;
-}
 
 /** aedes keeps its connected clients in `clients` (by id); its type declarations leave it out. */
 interface AedesClient {
@@ -87,8 +83,8 @@ describe('a backend that refuses connections', () => {
     const line = await waitForLog(balancer.logs, { msg: 'backend connect failed, trying another', backend: 'dead' }, failedLogs + 1);
     expect(line.err).toMatch(/ECONNREFUSED/);
     // The table learned the backend that accepted, never the one that refused.
-    expect(stuckTo(balancer, 'refused-first')).toBe(live.id);
-    expect(stuckTo(balancer, 'refused-second')).toBe(live.id);
+    expect(await stuckTo(balancer, 'refused-first')).toBe(live.id);
+    expect(await stuckTo(balancer, 'refused-second')).toBe(live.id);
 
     // And the table is used: the same key comes back to `live` without touching `dead` again.
     await second.client.endAsync();
@@ -114,7 +110,7 @@ describe('a backend that refuses connections', () => {
     await c.waitClosed();
     expect(balancer.server.stats.get('upstream_connect_failures')).toBe(1);
     expect(balancer.server.stats.get('rejected_no_backend')).toBe(1);
-    expect(stuckTo(balancer, 'retries0-victim')).toBeUndefined();
+    expect(await stuckTo(balancer, 'retries0-victim')).toBeUndefined();
   });
 });
 
@@ -126,7 +122,7 @@ describe('a stick entry whose backend went away', () => {
     const { client } = await connectClient(balancer, 'mover', { clean: false });
     await client.subscribeAsync('mover/#', { qos: 1 });
     const original = await waitFor(() => holder(list, 'mover'), { what: 'a broker to hold mover' });
-    expect(stuckTo(balancer, 'mover')).toBe(original.id);
+    expect(await stuckTo(balancer, 'mover')).toBe(original.id);
     await client.endAsync();
 
     // The broker behind the entry goes away: its port now refuses connections.
@@ -139,7 +135,7 @@ describe('a stick entry whose backend went away', () => {
     // A different, independent broker: the old session is gone, which the client is told.
     expect(back.connack.sessionPresent).toBe(false);
     await waitFor(() => holder([other], 'mover'), { what: 'the other broker to hold mover' });
-    expect(stuckTo(balancer, 'mover')).toBe(other.id);
+    expect(await stuckTo(balancer, 'mover')).toBe(other.id);
     const changes = counterChanges(stats, balancer.server.stats.snapshot());
     expect(changes.upstream_connect_failures).toBe(1);
     expect(changes['stick_table_rewrites']).toBe(1);
@@ -271,6 +267,6 @@ describe('a backend that dies mid-session', () => {
     const fresh = await connectClient(balancer, 'newcomer');
     expect([returning.connack.returnCode, fresh.connack.returnCode]).toEqual([0, 0]);
     await waitFor(() => holder([survivor], 'doomed-1') && holder([survivor], 'newcomer'), { what: 'both clients on the surviving broker' });
-    expect(stuckTo(balancer, 'doomed-1')).toBe(survivor.id);
+    expect(await stuckTo(balancer, 'doomed-1')).toBe(survivor.id);
   });
 });

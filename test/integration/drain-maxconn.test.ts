@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { formatHostPort } from '@tether/core';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startBalancer, type TestBalancer } from '../harness/balancer.ts';
+import { startBalancer, stuckTo, type TestBalancer } from '../harness/balancer.ts';
 import { HaAedes, startHaBrokers, waitForHolder } from '../harness/ha-aedes.ts';
 import { Cleanup, counterChanges, waitFor, waitForLog, within } from '../harness/poll.ts';
 import { connectBytes, RawClient } from '../harness/raw-mqtt-client.ts';
@@ -58,9 +58,6 @@ async function setState(via: 'cli' | 'admin', b: TestBalancer, name: string, sta
   expect(await res.json()).toMatchObject({ changed: true, backend: { id: name, state } });
 }
 
-function stuckTo(b: TestBalancer, key: string): string | undefined {
-  return b.server.strategies.tables().find((t) => t.name === 'stick-table')?.entries.find((e) => e.key === key)?.backend;
-}
 
 async function connect(b: TestBalancer, clientId: string, clean = false): Promise<{ client: MqttClient; sessionPresent: boolean }> {
   const { client, connack } = await clients.connect(b.url, { clientId, clean });
@@ -114,7 +111,7 @@ describe.each([
     // One of b1's clients leaves now; its stick entry (b1) stays for its return.
     await leave(live.get(leaver)!, leaver, b1);
     await waitFor(() => bal.server.pool.get('b1')!.activeConnections === 2, { what: 'b1 to count 2 live connections' });
-    expect(stuckTo(bal, leaver)).toBe('b1');
+    expect(await stuckTo(bal, leaver)).toBe('b1');
 
     await setState(via, bal, 'b1', state);
     expect(bal.server.pool.get('b1')!.state).toBe(state);
@@ -130,7 +127,7 @@ describe.each([
     const back = await connect(bal, leaver);
     expect(back.sessionPresent).toBe(false);
     expect((await waitForHolder(list, leaver)).id).toBe('b2');
-    expect(stuckTo(bal, leaver)).toBe('b2');
+    expect(await stuckTo(bal, leaver)).toBe('b2');
     for (const id of ['new-1', 'new-2']) {
       await connect(bal, id, true);
       expect((await waitForHolder(list, id)).id).toBe('b2');
@@ -204,7 +201,7 @@ describe('maxconn', () => {
     const before = bal.server.stats.snapshot();
     await connect(bal, 'k');
     expect((await waitForHolder(list, 'k')).id).toBe(other.id);
-    expect(stuckTo(bal, 'k')).toBe(other.id);
+    expect(await stuckTo(bal, 'k')).toBe(other.id);
     expect(counterChanges(before, bal.server.stats.snapshot())).toMatchObject({ stick_table_redispatches: 1, stick_table_rewrites: 1 });
 
     // Both at the limit: a valid CONNECT is answered "server unavailable" (3), and the log says why.

@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startBalancer, type TestBalancer } from '../harness/balancer.ts';
+import { startBalancer, stuckTo, tableEntries, type TestBalancer } from '../harness/balancer.ts';
 import { skipReason } from '../harness/binaries.ts';
 import { HaAedes, startHaBrokers, waitForHolder } from '../harness/ha-aedes.ts';
 import { HaMosquitto } from '../harness/ha-mosquitto.ts';
@@ -37,9 +37,6 @@ async function balancer(backends: readonly string[], overrides: Record<string, u
 const FAST_TCP_CHECK = { 'healthCheck.type': 'tcp', 'healthCheck.interval': '50ms', 'healthCheck.timeout': '1s', 'healthCheck.rise': 2, 'healthCheck.fall': 2 };
 
 /** The stick table's backend for `key`, if it has an entry. */
-function stuckTo(b: TestBalancer, key: string): string | undefined {
-  return b.server.strategies.tables().find((t) => t.name === 'stick-table')?.entries.find((e) => e.key === key)?.backend;
-}
 
 const ids = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
@@ -86,7 +83,7 @@ describe('a broker killed while its clients are connected', () => {
     const onB1 = persistent.filter((id) => home.get(id) === b1);
     const onB2 = persistent.filter((id) => home.get(id) === b2);
     expect([onB1.length, onB2.length]).toEqual([4, 4]);
-    for (const id of persistent) expect(stuckTo(bal, id)).toBe(home.get(id)!.id);
+    for (const id of persistent) expect(await stuckTo(bal, id)).toBe(home.get(id)!.id);
 
     const before = bal.server.stats.snapshot();
     await b1.kill();
@@ -102,7 +99,7 @@ describe('a broker killed while its clients are connected', () => {
       // Another, independent broker: the session starts anew there, and the client is told so.
       expect(connack.sessionPresent, id).toBe(false);
       expect((await waitForHolder(list, id)).id).toBe('b2');
-      expect(stuckTo(bal, id)).toBe('b2');
+      expect(await stuckTo(bal, id)).toBe('b2');
     }
     // Keys Tether has never seen connect as well, each after one refused attempt on b1.
     for (const id of ids('fo-new', 4)) {
@@ -144,7 +141,7 @@ describe('a broker killed while its clients are connected', () => {
     await connectAll(bal, avoiding, false);
     for (const id of avoiding) {
       expect((await waitForHolder(list, id)).id).toBe('b2');
-      expect(stuckTo(bal, id)).toBe('b2');
+      expect(await stuckTo(bal, id)).toBe('b2');
     }
     // No attempt on b1 at all: it is not offered to the strategies any more.
     expect(counterChanges(before, bal.server.stats.snapshot()).upstream_connect_failures).toBeUndefined();
@@ -262,7 +259,8 @@ describe.skipIf(missing !== '')(`mqtt health check against mosquitto${missing}`,
 
     const persistent = ids('mq', 4);
     const sessions = await connectAll(bal, persistent, false);
-    const onM1 = persistent.filter((id) => stuckTo(bal, id) === 'mosq1');
+    const entries = await tableEntries(bal);
+    const onM1 = persistent.filter((id) => entries.find((e) => e.key === id)?.backend === 'mosq1');
     expect(onM1).toHaveLength(2);
     // mosquitto's own log agrees with the table.
     for (const id of onM1) await waitFor(() => m1.connections().some((c) => c.clientId === id && !c.clean), { what: `mosq1 to log ${id}` });
@@ -276,7 +274,7 @@ describe.skipIf(missing !== '')(`mqtt health check against mosquitto${missing}`,
     for (const id of onM1) {
       const { connack } = await clients.connect(bal.url, { clientId: id, clean: false });
       expect(connack.sessionPresent, id).toBe(false);
-      expect(stuckTo(bal, id)).toBe('mosq2');
+      expect(await stuckTo(bal, id)).toBe('mosq2');
       await waitFor(() => m2.connections().some((c) => c.clientId === id), { what: `mosq2 to log ${id}` });
     }
     expect(counterChanges(before, bal.server.stats.snapshot())).toMatchObject({ stick_table_redispatches: 2, stick_table_rewrites: 2 });
@@ -289,7 +287,7 @@ describe.skipIf(missing !== '')(`mqtt health check against mosquitto${missing}`,
     const fresh = ids('mq-fresh', 3);
     await connectAll(bal, fresh, true);
     for (const id of fresh) {
-      expect(stuckTo(bal, id)).toBe('mosq1');
+      expect(await stuckTo(bal, id)).toBe('mosq1');
       await waitFor(() => m1.connections().some((c) => c.clientId === id && c.run === 1), { what: `the restarted mosq1 to log ${id}` });
     }
     expect(bal.server.stats.get('upstream_connect_failures')).toBe(0);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBalancer, type TestBalancer } from '../harness/balancer.ts';
+import { startBalancer, stuckTo, type TestBalancer } from '../harness/balancer.ts';
 import { skipReason } from '../harness/binaries.ts';
 import { startMosquitto } from '../harness/mosquitto.ts';
 import { MosquittoLog } from '../harness/traffic-mosquitto-log.ts';
@@ -49,7 +49,7 @@ async function setup(overrides: Record<string, unknown> = {}): Promise<Setup> {
  * is stored once the connection is spliced, which a spawned tool does in its own time: bounded poll.
  */
 function stickOwner(balancer: TestBalancer, key: string): Promise<string> {
-  return waitUntil(`a stick table entry for ${key}`, () => balancer.server.strategies.tables().find((t) => t.name === 'stick-table')?.entries.find((e) => e.key === key)?.backend, { tries: 400 });
+  return waitUntil(`a stick table entry for ${key}`, () => stuckTo(balancer, key), { tries: 400 });
 }
 
 /**

@@ -1,7 +1,7 @@
 import { startEmbeddedBrokers } from '@tether/embedded-broker';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBalancer, type TestBalancer } from '../harness/balancer.ts';
+import { startBalancer, stuckTo, type TestBalancer } from '../harness/balancer.ts';
 import { skipReason } from '../harness/binaries.ts';
 import { startMosquitto } from '../harness/mosquitto.ts';
 import { AedesWitness } from '../harness/traffic-aedes-witness.ts';
@@ -29,10 +29,6 @@ const ROUNDS = 5;
 /** Tether's own reading of the CONNECT (debug log), for the connection with this key. */
 function sniffedVersions(balancer: TestBalancer, key: string): unknown[] {
   return balancer.logs.filter((l) => l.msg === 'connect sniffed' && l.key === key).map((l) => l.protocolVersion);
-}
-
-function stickEntry(balancer: TestBalancer, key: string): string | undefined {
-  return balancer.server.strategies.tables().find((t) => t.name === 'stick-table')?.entries.find((e) => e.key === key)?.backend;
 }
 
 const noMosquitto = skipReason('mosquitto');
@@ -69,7 +65,7 @@ describe.skipIf(noMosquitto !== '')(`MQTT 5 through Tether to two mosquitto brok
     expect(landed).toMatchObject({ protocol: 'p5', clean: false });
     expect(sniffedVersions(balancer, clientId)).toEqual([5]);
     const home = landed.broker;
-    expect(stickEntry(balancer, clientId)).toBe(home);
+    expect(await stuckTo(balancer, clientId)).toBe(home);
     await first.client.subscribeAsync(`v5/${clientId}/#`, { qos: 1 });
 
     // The observer is a v5 client straight on the home broker: with independent brokers it is the
@@ -151,7 +147,7 @@ describe('MQTT 3.1 (MQIsdp, level 3) through Tether to independent aedes brokers
     expect(first.connack.sessionPresent).toBe(false);
     expect(sniffedVersions(balancer, clientId)).toEqual([3]);
     const home = brokers.find((b) => b.id === landed.broker)!;
-    expect(stickEntry(balancer, clientId)).toBe(home.id);
+    expect(await stuckTo(balancer, clientId)).toBe(home.id);
     await first.client.subscribeAsync(`v31/${clientId}/#`, { qos: 1 });
 
     // Round trip through Tether on the same connection: publish and receive our own message.

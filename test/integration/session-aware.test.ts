@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startBalancer, type TestBalancer } from '../harness/balancer.ts';
+import { startBalancer, stuckTo, tableEntries, type TestBalancer } from '../harness/balancer.ts';
 import { skipReason } from '../harness/binaries.ts';
 import { HaAedes, startHaBrokers, waitForHolder } from '../harness/ha-aedes.ts';
 import { HaMosquitto } from '../harness/ha-mosquitto.ts';
@@ -140,7 +140,7 @@ async function cleanRefill(s: Scenario): Promise<Map<string, number>> {
   return counts;
 }
 
-const stickKeys = (s: Scenario): string[] => (s.bal.server.strategies.tables().find((t) => t.name === 'stick-table')?.entries ?? []).map((e) => e.key).sort();
+const stickKeys = async (s: Scenario): Promise<string[]> => (await tableEntries(s.bal)).map((e) => e.key).sort();
 
 describe('session-aware chain: stick-table for persistent clients, least-connections for the rest', () => {
   it('a broker that goes away and comes back: surviving sessions stay put, displaced ones move once, and the returning broker refills with clean clients', async () => {
@@ -216,7 +216,7 @@ describe('session-aware chain: stick-table for persistent clients, least-connect
     expect(counts.get('b2'), JSON.stringify([...counts])).toBeGreaterThanOrEqual(6); // at least 20 %
 
     // The stick table remembers exactly the persistent clients, never a clean one.
-    expect(stickKeys(s)).toEqual([...PERSISTENT].sort());
+    expect(await stickKeys(s)).toEqual([...PERSISTENT].sort());
   });
 });
 
@@ -261,7 +261,7 @@ describe('controls: the same outage with a chain that ignores the session kind',
     const counts = await cleanRefill(s);
     // Every clean client follows its stick entry to b1 or b3; the empty b2 gets nothing.
     expect(counts.get('b2'), JSON.stringify([...counts])).toBe(0);
-    expect(stickKeys(s)).toEqual([...PERSISTENT, ...CLEAN].sort());
+    expect(await stickKeys(s)).toEqual([...PERSISTENT, ...CLEAN].sort());
   });
 });
 
@@ -273,7 +273,7 @@ describe.skipIf(missing !== '')(`session-aware chain with mosquitto keeping sess
     for (const name of ['mosq1', 'mosq2', 'mosq3']) brokers.push(cleanup.add(await HaMosquitto.start(name, { persistence: true }), (m) => m.close()));
     const [, m2] = brokers as [HaMosquitto, HaMosquitto, HaMosquitto];
     const bal = cleanup.add(await startBalancer({ backends: brokers.map((m) => m.spec), select: SESSION_AWARE, ...HEALTH }), (b) => b.close());
-    const stuck = (id: string): string | undefined => bal.server.strategies.tables().find((t) => t.name === 'stick-table')?.entries.find((e) => e.key === id)?.backend;
+    const stuck = (id: string): Promise<string | undefined> => stuckTo(bal, id);
     const live = new Map<string, MqttClient>();
     const inboxes = new Map<string, Inbox>();
     /** Connects through Tether; returns the CONNACK's session flag and the broker the stick table records. */
@@ -283,7 +283,7 @@ describe.skipIf(missing !== '')(`session-aware chain with mosquitto keeping sess
       const { client, connack } = await pool.connect(bal.url, { clientId: id, clean: !persistent }, inbox);
       expect(connack.returnCode, id).toBe(0);
       live.set(id, client);
-      return { broker: stuck(id), sessionPresent: connack.sessionPresent };
+      return { broker: await stuck(id), sessionPresent: connack.sessionPresent };
     };
     const disconnect = async (id: string): Promise<void> => {
       const client = live.get(id)!;
@@ -299,7 +299,8 @@ describe.skipIf(missing !== '')(`session-aware chain with mosquitto keeping sess
       await live.get(id)!.subscribeAsync(`ms/${id}`, { qos: 1 });
     }
     for (const id of clean) await connect(id, false);
-    const home = new Map(persistent.map((id) => [id, stuck(id)!]));
+    const home = new Map<string, string>();
+    for (const id of persistent) home.set(id, (await stuck(id))!);
     const onM2 = persistent.filter((id) => home.get(id) === 'mosq2');
     expect(onM2).toHaveLength(3);
     // Two of mosq2's persistent clients go offline before the outage and stay away through it;
@@ -326,7 +327,7 @@ describe.skipIf(missing !== '')(`session-aware chain with mosquitto keeping sess
         expect([broker, sessionPresent], id).toEqual([home.get(id), true]);
       }
     }
-    const moverHome = stuck(mover)!;
+    const moverHome = (await stuck(mover))!;
 
     // --- mosq2 starts again on the same port with its database, and is marked up.
     await m2.restart();
@@ -358,7 +359,7 @@ describe.skipIf(missing !== '')(`session-aware chain with mosquitto keeping sess
       return [...delta.values()].reduce((a, b) => a + b, 0) === clean.length && delta;
     }, { what: 'the brokers to log 15 clean reconnects' });
     expect(landed.get('mosq2'), JSON.stringify([...landed])).toBeGreaterThanOrEqual(3); // at least 20 %
-    const keys = (bal.server.strategies.tables().find((t) => t.name === 'stick-table')?.entries ?? []).map((e) => e.key).sort();
+    const keys = (await tableEntries(bal)).map((e) => e.key).sort();
     expect(keys).toEqual([...persistent].sort());
   });
 });

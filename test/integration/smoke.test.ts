@@ -2,7 +2,7 @@ import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-brok
 import { EventEmitter, once } from 'node:events';
 import mqtt, { type IConnackPacket } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBalancer, type TestBalancer } from '../harness/balancer.ts';
+import { startBalancer, tableEntries, type TestBalancer } from '../harness/balancer.ts';
 
 describe('smoke: a persistent client through Tether to independent aedes brokers', () => {
   let brokers: EmbeddedBroker[];
@@ -24,8 +24,7 @@ describe('smoke: a persistent client through Tether to independent aedes brokers
     const again = mqtt.connect(balancer.url, { clientId: 'smoke-1', clean: false, reconnectPeriod: 0 });
     const [connack] = (await once(again as unknown as EventEmitter, 'connect')) as [IConnackPacket];
     expect(connack.sessionPresent).toBe(true);
-    const table = balancer.server.strategies.tables()[0]!;
-    expect(table.entries.map((e) => e.key)).toContain('smoke-1');
+    expect((await tableEntries(balancer)).map((e) => e.key)).toContain('smoke-1');
     await again.endAsync();
   });
 });

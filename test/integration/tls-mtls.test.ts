@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { startEmbeddedBrokers } from '@tether/embedded-broker';
 import { describe, expect, it } from 'vitest';
-import { startBalancer, type TestBalancer } from '../harness/balancer.ts';
+import { startBalancer, tableEntries, type TestBalancer } from '../harness/balancer.ts';
 import { skipReason } from '../harness/binaries.ts';
 import { useTlsSuite } from '../harness/tls-suite.ts';
 import { logLines, waitFor } from '../harness/poll.ts';
@@ -114,7 +114,7 @@ describe.skipIf(missing !== '')(`mutual TLS${missing}`, { timeout: 60_000 }, () 
         await pool.disconnect(client);
       }
     }
-    const entries = balancer.server.strategies.tables().find((t) => t.name === 'stick-table')!.entries;
+    const entries = await tableEntries(balancer);
     expect(entries.map((e) => [e.key, e.backend]).sort()).toEqual([...home].sort());
   });
 });

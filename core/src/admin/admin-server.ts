@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { describe } from '../errors.ts';
-import type { AdminState } from '../plugin.ts';
+import type { AdminState, TableQuery } from '../plugin.ts';
 import { listen } from '../net/listen.ts';
 import type { HostPort } from '../net/address.ts';
 import type { AdminSource } from './admin-source.ts';
@@ -47,8 +47,7 @@ export class AdminServer {
     const url = new URL(req.url ?? '/', 'http://admin');
     const { source } = this.#deps;
     if (req.method === 'GET' && url.pathname === '/table') {
-      const limit = url.searchParams.has('limit') ? Number(url.searchParams.get('limit')) : undefined;
-      return send(res, 200, { tables: await source.tables(limit) });
+      return send(res, 200, { tables: await source.tables(tableQuery(url.searchParams)) });
     }
     if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { counters: await source.stats() });
     if (req.method === 'GET' && url.pathname === '/backends') return send(res, 200, { backends: await source.backends() });
@@ -73,6 +72,18 @@ export class AdminServer {
     }
     send(res, 404, { error: 'not found', routes: ['GET /table', 'GET /stats', 'GET /backends', 'POST /backends/NAME/state', 'POST /explain'] });
   }
+}
+
+/** `?limit=N&cursor=C&key=K` of GET /table. */
+function tableQuery(params: URLSearchParams): TableQuery {
+  const limit = params.has('limit') ? Number(params.get('limit')) : undefined;
+  const cursor = params.get('cursor') ?? undefined;
+  const key = params.get('key') ?? undefined;
+  return {
+    ...(limit !== undefined && Number.isFinite(limit) ? { limit } : {}),
+    ...(cursor !== undefined ? { cursor } : {}),
+    ...(key !== undefined ? { key } : {}),
+  };
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

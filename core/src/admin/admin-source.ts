@@ -1,6 +1,6 @@
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { ExplainResult } from '../explain.ts';
-import type { AdminState, TableView } from '../plugin.ts';
+import type { AdminState, TableQuery, TableView } from '../plugin.ts';
 import type { StrategyChain } from '../pipeline/strategy-chain.ts';
 import type { Stats } from '../stats.ts';
 
@@ -20,7 +20,7 @@ export interface SetStateResult {
  * the answers merged (`ClusterAdmin`).
  */
 export interface AdminSource {
-  tables(limit?: number): Promise<readonly TableView[]>;
+  tables(query?: TableQuery): Promise<readonly TableView[]>;
   stats(): Promise<Record<string, number>>;
   backends(): Promise<readonly BackendJson[]>;
   setState(id: string, state: AdminState): Promise<SetStateResult>;
@@ -40,7 +40,7 @@ const asJson = <T>(value: unknown): T => JSON.parse(JSON.stringify(value)) as T;
 export function localAdminSource(deps: LocalAdminDeps): AdminSource {
   const { stats, pool, strategies } = deps;
   return {
-    tables: async (limit) => strategies.tables(limit),
+    tables: (query) => strategies.tables(query),
     stats: async () => stats.snapshot(),
     backends: async () => asJson<BackendJson[]>(pool.all()),
     async setState(id, state) {

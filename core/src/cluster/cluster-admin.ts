@@ -1,6 +1,6 @@
 import type { AdminSource, BackendJson, SetStateResult } from '../admin/admin-source.ts';
 import type { ExplainResult } from '../explain.ts';
-import type { AdminState, TableView } from '../plugin.ts';
+import type { AdminState, TableQuery, TableView } from '../plugin.ts';
 import type { AdminOp, PrimaryMessage, WorkerMessage } from './messages.ts';
 import { mergeBackends, mergeStats, mergeTables } from './merge-views.ts';
 
@@ -64,9 +64,9 @@ export class ClusterAdmin implements AdminSource {
     for (const [id, state] of this.states) worker.send({ t: 'tether:admin', id: 0, op: 'set-state', args: { id, state } });
   }
 
-  async tables(limit?: number): Promise<readonly TableView[]> {
-    const answers = await this.#askAll<TableView[]>('tables', limit !== undefined && Number.isFinite(limit) ? { limit } : {});
-    return mergeTables(answers.map((a) => a.value), limit);
+  async tables(query: TableQuery = {}): Promise<readonly TableView[]> {
+    const answers = await this.#askAll<TableView[]>('tables', { ...query });
+    return mergeTables(answers.map((a) => a.value), query.limit);
   }
 
   async stats(): Promise<Record<string, number>> {

@@ -45,6 +45,9 @@ export function mergeTables(perWorker: readonly (readonly TableView[])[], limit 
       // Each worker holds a replica; with a limit the listed keys are only part of it.
       used: Math.max(byKey.size, ...views.map((v) => v.used)),
       entries: Number.isFinite(limit) ? entries.slice(0, Math.max(0, limit)) : entries,
+      ...(first.store !== undefined ? { store: first.store } : {}),
+      // A shared store's pages are the same on every worker: the first worker's cursor goes on.
+      ...(first.cursor !== undefined ? { cursor: first.cursor } : {}),
     });
   }
   return merged;

@@ -15,7 +15,11 @@ export function answerAdmin(port: IpcPort<PrimaryMessage, WorkerMessage>, source
     void (async (): Promise<unknown> => {
       switch (op) {
         case 'tables':
-          return source.tables(typeof args.limit === 'number' ? args.limit : undefined);
+          return source.tables({
+            ...(typeof args.limit === 'number' ? { limit: args.limit } : {}),
+            ...(typeof args.cursor === 'string' ? { cursor: args.cursor } : {}),
+            ...(typeof args.key === 'string' ? { key: args.key } : {}),
+          });
         case 'stats':
           return source.stats();
         case 'backends':

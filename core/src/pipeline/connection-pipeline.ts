@@ -34,6 +34,8 @@ interface Dispatched {
   readonly sniffed: Sniffed;
   readonly backend: Backend;
   readonly strategy: string;
+  /** The backend is where the key was seen before (a stick-table hit). */
+  readonly remembered: boolean;
   readonly upstreamSocket: Socket;
   readonly upstream: Duplex;
 }
@@ -168,7 +170,7 @@ export class ConnectionPipeline {
         pool.connectionClosed(choice.backend);
         throw clientGone();
       }
-      return { conn, sniffed, backend: choice.backend, strategy: choice.strategy, upstreamSocket, upstream };
+      return { conn, sniffed, backend: choice.backend, strategy: choice.strategy, remembered: choice.remembered, upstreamSocket, upstream };
     }
     const detail = failures.length > 0 ? failures.join('; ') : pool.available().length === 0 ? pool.explainEmpty() : 'the strategy chain chose none';
     throw new NoBackendError(detail, conn.protocolVersion);

@@ -91,8 +91,8 @@ describe('createTether', () => {
     expect(one.server.pool).not.toBe(two.server.pool);
     const a = one.server.pool.get('a')!;
     one.server.strategies.spliced(connInfo({}, 'k'), a);
-    const [tableOne] = one.server.strategies.tables();
-    const [tableTwo] = two.server.strategies.tables();
+    const [tableOne] = await one.server.strategies.tables();
+    const [tableTwo] = await two.server.strategies.tables();
     expect(tableOne?.used).toBe(1);
     expect(tableTwo?.used).toBe(0);
   });

@@ -33,7 +33,7 @@ describe('StrategyChain.select', () => {
       ['second', answer(() => (asked.push('second'), selected(B)))],
       ['third', answer(() => (asked.push('third'), selected(A)))],
     );
-    await expect(chain.select(connInfo(), OFFERED)).resolves.toEqual({ backend: B, strategy: 'second' });
+    await expect(chain.select(connInfo(), OFFERED)).resolves.toEqual({ backend: B, strategy: 'second', remembered: false });
     expect(asked).toEqual(['first', 'second']);
   });
 
@@ -42,7 +42,7 @@ describe('StrategyChain.select', () => {
       ['remote-miss', { select: async () => ABSTAIN }],
       ['remote-hit', { select: () => Promise.resolve(selected(A)) }],
     );
-    await expect(chain.select(connInfo(), OFFERED)).resolves.toEqual({ backend: A, strategy: 'remote-hit' });
+    await expect(chain.select(connInfo(), OFFERED)).resolves.toEqual({ backend: A, strategy: 'remote-hit', remembered: false });
   });
 
   it('returns undefined when every strategy abstains', async () => {
@@ -121,14 +121,14 @@ describe('StrategyChain notifications', () => {
     expect(lines[0]).toMatchObject({ plugin: 'broken', hook: 'onClosed' });
   });
 
-  it('collects the tables of the strategies that keep one, passing the limit', () => {
+  it('collects the tables of the strategies that keep one, passing the limit', async () => {
     const view = (name: string, limit?: number) => ({ name, type: 'string' as const, size: limit ?? -1, used: 0, entries: [] });
     const { chain } = chainOf(
       ['t1', { select: () => ABSTAIN, table: (limit) => view('t1', limit) }],
       ['none', { select: () => ABSTAIN }],
       ['t2', { select: () => ABSTAIN, table: (limit) => view('t2', limit) }],
     );
-    expect(chain.tables(5).map((t) => [t.name, t.size])).toEqual([['t1', 5], ['t2', 5]]);
+    expect((await chain.tables({ limit: 5 })).map((t) => [t.name, t.size])).toEqual([['t1', 5], ['t2', 5]]);
   });
 
   it('closes every strategy, awaiting each, and logs a failing one without stopping', async () => {
@@ -141,5 +141,66 @@ describe('StrategyChain notifications', () => {
     await expect(chain.close()).resolves.toBeUndefined();
     expect(closed).toEqual(['async', 'sync']);
     expect(lines[0]).toMatchObject({ plugin: 'broken', hook: 'close', err: 'stuck' });
+  });
+});
+
+describe('StrategyChain confirm (a later choice, taken over by an earlier strategy)', () => {
+  it('asks the strategies before the one that chose, in order; the first selection wins and carries remembered', async () => {
+    const asked: string[] = [];
+    const { chain } = chainOf(
+      ['shared', { select: () => ABSTAIN, confirm: (_c, choice) => (asked.push(`shared:${choice.id}`), selected(A, { remembered: true })) }],
+      ['other', { select: () => ABSTAIN, confirm: () => (asked.push('other'), selected(B)) }],
+      ['last', answer(selected(B))],
+    );
+    await expect(chain.select(connInfo(), OFFERED)).resolves.toEqual({ backend: A, strategy: 'shared', remembered: true });
+    expect(asked).toEqual(['shared:b']);
+  });
+
+  it('keeps the choice when confirm answers undefined or ABSTAIN (sync or async), and never asks the chooser or later ones', async () => {
+    const asked: string[] = [];
+    const { chain } = chainOf(
+      ['none', { select: () => ABSTAIN, confirm: async () => void asked.push('none') }],
+      ['abstains', { select: () => ABSTAIN, confirm: () => (asked.push('abstains'), ABSTAIN) }],
+      ['chooser', { select: () => selected(B), confirm: () => (asked.push('chooser'), selected(A)) }],
+      ['after', { select: () => ABSTAIN, confirm: () => (asked.push('after'), selected(A)) }],
+    );
+    await expect(chain.select(connInfo(), OFFERED)).resolves.toEqual({ backend: B, strategy: 'chooser', remembered: false });
+    expect(asked).toEqual(['none', 'abstains']);
+  });
+
+  it('skips a strategy whose when condition does not apply to the connection', async () => {
+    const log = capturingLogger('warn').log;
+    const chain = new StrategyChain([
+      { name: 'persistent-only', when: 'persistent', product: { select: () => ABSTAIN, confirm: () => selected(A) } },
+      { name: 'last', product: answer(selected(B)) },
+    ], log);
+    await expect(chain.select(connInfo({ clean: true }), OFFERED)).resolves.toMatchObject({ backend: B, strategy: 'last' });
+  });
+
+  it('a confirm that throws or picks a backend that was not offered is that plugin\'s fault', async () => {
+    const { chain: throws } = chainOf(['bad', { select: () => ABSTAIN, confirm: () => { throw new Error('redis exploded'); } }], ['last', answer(selected(B))]);
+    expect((await hookError(throws.select(connInfo(), OFFERED))).message).toBe('plugin "bad" failed in confirm: redis exploded');
+    const { chain: stray } = chainOf(['bad', { select: () => ABSTAIN, confirm: () => selected(backend('zzz')) }], ['last', answer(selected(B))]);
+    expect((await hookError(stray.select(connInfo(), OFFERED))).message).toBe('plugin "bad" failed in confirm: chose backend zzz, which was not offered');
+  });
+});
+
+describe('StrategyChain table edits', () => {
+  it('fans set, delete and clear out to every strategy that keeps a table and counts what changed', async () => {
+    const calls: string[] = [];
+    const { chain } = chainOf(
+      ['t1', { select: () => ABSTAIN, setEntry: (k, b) => void calls.push(`t1 set ${k}=${b.id}`), deleteEntry: (k) => (calls.push(`t1 del ${k}`), true), clearEntries: (b) => (calls.push(`t1 clear ${b}`), 3) }],
+      ['plain', { select: () => ABSTAIN }],
+      ['t2', { select: () => ABSTAIN, setEntry: async () => void calls.push('t2 set'), deleteEntry: async () => false, clearEntries: async () => 1 }],
+    );
+    await expect(chain.setEntry('k', A)).resolves.toEqual({ tables: 2, changed: 2 });
+    await expect(chain.deleteEntry('k')).resolves.toEqual({ tables: 2, changed: 1 });
+    await expect(chain.clearEntries('a')).resolves.toEqual({ tables: 2, changed: 4 });
+    expect(calls).toEqual(['t1 set k=a', 't2 set', 't1 del k', 't1 clear a']);
+  });
+
+  it('names the plugin whose edit failed', async () => {
+    const { chain } = chainOf(['full', { select: () => ABSTAIN, setEntry: () => { throw new Error('the table is full'); } }]);
+    expect((await hookError(chain.setEntry('k', A))).message).toBe('plugin "full" failed in setEntry: the table is full');
   });
 });

@@ -72,7 +72,7 @@ export const stickTable = defineStrategy<StickTableConfig>({
           return ABSTAIN;
         }
         ctx.stats.inc('hits');
-        return selected(backend);
+        return selected(backend, { remembered: true });
       },
       onSpliced(conn, backend) {
         if (!conn.key) return;
@@ -95,7 +95,13 @@ export const stickTable = defineStrategy<StickTableConfig>({
         table.release(key);
         sync?.closed(key, backend.id);
       },
-      table: (limit) => table.view('stick-table', limit),
+      table: (limit, query) => table.view('stick-table', { ...query, ...(limit !== undefined ? { limit } : {}) }),
+      // Operator edits. With several workers the primary applies them on every worker's copy.
+      setEntry(key, backend) {
+        if (!table.set(table.normalize(key), backend.id)) throw new Error(`the table is full (size ${options.size}) and every entry is in use`);
+      },
+      deleteEntry: (key) => table.delete(table.normalize(key)),
+      clearEntries: (backendId) => table.clear(backendId),
     };
   },
 });

@@ -1,4 +1,4 @@
-import type { Backend, TableEntry, TableView } from '@tether/core';
+import type { Backend, TableEntry, TableQuery, TableView } from '@tether/core';
 
 interface Entry {
   backend: string;
@@ -161,17 +161,57 @@ export class StickTable {
     return removed;
   }
 
-  view(name: string, limit = Infinity): TableView {
+  /**
+   * The entries for the admin API: idle ones from the least recently seen, then those in use. A
+   * page starts at `query.cursor` (an offset in that order) and holds at most `query.limit`
+   * entries; `cursor` in the answer is where the next page starts. `query.key` asks for one key.
+   */
+  view(name: string, query: TableQuery = {}): TableView {
+    const base = { name, type: 'string' as const, size: this.#options.size, used: this.size, store: 'memory' };
+    if (query.key !== undefined) {
+      const key = this.normalize(query.key);
+      const entry = this.#busy.get(key) ?? this.#liveIdle(key);
+      return { ...base, entries: entry ? [this.#row(key, entry, this.#options.now())] : [] };
+    }
+    const limit = query.limit ?? Infinity;
+    const start = query.cursor !== undefined && /^\d+$/.test(query.cursor) ? Number(query.cursor) : 0;
     const now = this.#options.now();
     const entries: TableEntry[] = [];
+    let position = 0;
     for (const map of [this.#idle, this.#busy]) {
       for (const [key, e] of map) {
-        if (entries.length >= limit) break;
-        const expiresInMs = e.use > 0 ? this.#options.expireMs : Math.max(0, e.lastSeen + this.#options.expireMs - now);
-        entries.push({ key, backend: e.backend, use: e.use, hits: e.hits, lastSeen: e.lastSeen, expiresInMs });
+        if (position++ < start) continue;
+        if (entries.length >= limit) return { ...base, entries, cursor: String(start + entries.length) };
+        entries.push(this.#row(key, e, now));
       }
     }
-    return { name, type: 'string', size: this.#options.size, used: this.size, entries };
+    return { ...base, entries };
+  }
+
+  #row(key: string, e: Entry, now: number): TableEntry {
+    const expiresInMs = e.use > 0 ? this.#options.expireMs : Math.max(0, e.lastSeen + this.#options.expireMs - now);
+    return { key, backend: e.backend, use: e.use, hits: e.hits, lastSeen: e.lastSeen, expiresInMs };
+  }
+
+  /**
+   * The operator points `key` at `backendId` (HAProxy `set table`): an entry in use keeps its
+   * `use`, a new one is idle (it counts no connection). Returns false when the table is full.
+   */
+  set(key: string, backendId: string): boolean {
+    return this.remote(key, backendId, { overwrite: true, create: true });
+  }
+
+  /** Forgets every entry, or those on `backendId`; returns how many. Entries in use go too. */
+  clear(backendId?: string): number {
+    let removed = 0;
+    for (const map of [this.#idle, this.#busy]) {
+      for (const [key, e] of map) {
+        if (backendId !== undefined && e.backend !== backendId) continue;
+        map.delete(key);
+        removed++;
+      }
+    }
+    return removed;
   }
 
   #liveIdle(key: string): Entry | undefined {

@@ -1,5 +1,5 @@
 import { createPeerNetwork, testConn, type TestPeer } from '@tether/core/testing';
-import { createLogger, Stats, validateOptions, type Backend, type ConnInfo, type Strategy } from '@tether/core';
+import { createLogger, Stats, validateOptions, type Backend, type ConnInfo, type Strategy, type TableView } from '@tether/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import stickTable from '../src/index.ts';
 import { announceInterval, TOUCH_FLUSH_MS } from '../src/peer-sync.ts';
@@ -29,7 +29,7 @@ async function worker(peer: TestPeer, options: Record<string, unknown> = {}) {
   lifetimes.push(lifetime);
   const ctx = { log: createLogger('silent'), stats: stats.scope('stick_table'), now: () => clock.t, signal: lifetime.signal, backends: BOTH, peers: peer.channel('strategy:0:stick-table') };
   const strategy: Strategy = await stickTable.create(ctx, validateOptions(stickTable, options) as never);
-  const entry = (key: string) => strategy.table!().entries.find((e) => e.key === key);
+  const entry = (key: string) => (strategy.table!() as TableView).entries.find((e) => e.key === key);
   return { strategy, entry, stats, lifetime };
 }
 
@@ -131,7 +131,7 @@ describe('stick table across workers', () => {
     const w3 = await worker(p3, { expire: '30m' });
     expect(await p3.sync()).toBe(true);
     await net.settle();
-    expect(w3.strategy.table!().used).toBe(1_200);
+    expect((w3.strategy.table!() as TableView).used).toBe(1_200);
     expect(w3.entry('c7')).toMatchObject({ backend: 'b1', use: 0 });
     expect(await connect(w3, conn('c8'), B1)).toBe(B2);
   });

@@ -1,5 +1,5 @@
 import { testConn } from '@tether/core/testing';
-import { createLogger, PLUGIN_API_VERSION, Stats, validateOptions, type Backend, type ConnInfo, type Strategy } from '@tether/core';
+import { createLogger, PLUGIN_API_VERSION, Stats, validateOptions, type Backend, type ConnInfo, type Strategy, type TableView } from '@tether/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import stickTable from '../src/index.ts';
 
@@ -30,7 +30,7 @@ async function make(options: Record<string, unknown> = {}) {
   const ctx = { log: createLogger('silent'), stats: stats.scope('stick_table'), now: () => clock.t, signal: lifetime.signal, backends: [] };
   const strategy: Strategy = await stickTable.create(ctx, validateOptions(stickTable, options) as never);
   const count = (name: string): number => stats.get(`stick_table_${name}`);
-  const entries = () => strategy.table!().entries;
+  const entries = () => (strategy.table!() as TableView).entries;
   return { strategy, clock, count, entries, lifetime };
 }
 
@@ -83,7 +83,7 @@ describe('stick-table plugin select', () => {
     expect(first.selection.kind).toBe('abstain');
     expect(count('misses')).toBe(1);
     const again = await strategy.select(conn('dev1'), BOTH);
-    expect(again).toEqual({ kind: 'selected', backend: B });
+    expect(again).toEqual({ kind: 'selected', backend: B, remembered: true });
     expect(count('hits')).toBe(1);
   });
 
@@ -105,7 +105,7 @@ describe('stick-table plugin select', () => {
     expect(count('rewrites')).toBe(1);
     expect(entries()).toMatchObject([{ key: 'dev', backend: 'b' }]);
     // A is back, but the session now lives on B.
-    expect(await strategy.select(conn('dev'), BOTH)).toEqual({ kind: 'selected', backend: B });
+    expect(await strategy.select(conn('dev'), BOTH)).toEqual({ kind: 'selected', backend: B, remembered: true });
   });
 
   it('forgets an idle key after expire, counted from its disconnect on the injected clock', async () => {
@@ -124,7 +124,7 @@ describe('stick-table plugin select', () => {
   it('truncates keys to keyLength, so keys sharing that prefix share an entry', async () => {
     const { strategy, entries } = await make({ keyLength: 8 });
     await connectVia(strategy, conn('device-0001'), BOTH, B);
-    expect(await strategy.select(conn('device-0002'), BOTH)).toEqual({ kind: 'selected', backend: B });
+    expect(await strategy.select(conn('device-0002'), BOTH)).toEqual({ kind: 'selected', backend: B, remembered: true });
     expect(entries().map((e) => e.key)).toEqual(['device-0']);
   });
 });
@@ -182,7 +182,7 @@ describe('stick-table plugin table view and sweeping', () => {
     const { strategy } = await make({ size: 7 });
     await connectVia(strategy, conn('x'), BOTH, A);
     await connectVia(strategy, conn('y'), BOTH, B);
-    const view = strategy.table!(1);
+    const view = (strategy.table!(1) as TableView);
     expect(view).toMatchObject({ name: 'stick-table', type: 'string', size: 7, used: 2 });
     expect(view.entries.map((e) => e.key)).toEqual(['x']);
   });
@@ -195,13 +195,42 @@ describe('stick-table plugin table view and sweeping', () => {
     strategy.onClosed?.(idle, A);
     await connectVia(strategy, conn('busy'), BOTH, B);
     clock.t += 10_000;
-    expect(strategy.table!().used).toBe(2); // expired, but nothing looked at it yet
+    expect((strategy.table!() as TableView).used).toBe(2); // expired, but nothing looked at it yet
     vi.advanceTimersByTime(999);
-    expect(strategy.table!().used).toBe(2);
+    expect((strategy.table!() as TableView).used).toBe(2);
     vi.advanceTimersByTime(1);
-    expect(strategy.table!().entries.map((e) => e.key)).toEqual(['busy']);
+    expect((strategy.table!() as TableView).entries.map((e) => e.key)).toEqual(['busy']);
     expect(vi.getTimerCount()).toBe(1);
     lifetime.abort();
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('stick-table operator edits (tether table set / delete / clear)', () => {
+  it('set sends the next connection of the key to the chosen backend as a remembered hit', async () => {
+    const { strategy, entries } = await make();
+    await connectVia(strategy, conn('dev'), BOTH, A);
+    await strategy.setEntry!('dev', B);
+    expect(await strategy.select(conn('dev'), BOTH)).toEqual({ kind: 'selected', backend: B, remembered: true });
+    await strategy.setEntry!('fresh', A);
+    expect(entries().find((e) => e.key === 'fresh')).toMatchObject({ backend: 'a', use: 0 });
+  });
+
+  it('set normalizes the key like a connection would (truncated to keyLength)', async () => {
+    const { strategy, entries } = await make({ keyLength: 4 });
+    await strategy.setEntry!('device-0001', B);
+    expect(entries().map((e) => e.key)).toEqual(['devi']);
+  });
+
+  it('delete forgets one key (the next connection is a miss); clear forgets all, or one backend\'s', async () => {
+    const { strategy, entries } = await make();
+    for (const [key, b] of [['x', A], ['y', B], ['z', A]] as const) await connectVia(strategy, conn(key), [b], b);
+    expect(await strategy.deleteEntry!('x')).toBe(true);
+    expect(await strategy.deleteEntry!('x')).toBe(false);
+    expect(await strategy.select(conn('x'), BOTH)).toEqual({ kind: 'abstain' });
+    expect(await strategy.clearEntries!('a')).toBe(1);
+    expect(entries().map((e) => e.key)).toEqual(['y']);
+    expect(await strategy.clearEntries!()).toBe(1);
+    expect(entries()).toEqual([]);
   });
 });

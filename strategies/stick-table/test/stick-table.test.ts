@@ -244,8 +244,48 @@ describe('StickTable view', () => {
       { key: 'idle', backend: 'a', use: 0, hits: 1, lastSeen: clock.t - 300, expiresInMs: 700 },
       { key: 'busy', backend: 'b', use: 1, hits: 1, lastSeen: clock.t, expiresInMs: 1000 },
     ]);
-    expect(t.view('x', 1).entries.map((e) => e.key)).toEqual(['idle']);
-    expect(t.view('x', 1).used).toBe(2);
+    expect(t.view('x', { limit: 1 }).entries.map((e) => e.key)).toEqual(['idle']);
+    expect(t.view('x', { limit: 1 }).used).toBe(2);
+    expect(view.store).toBe('memory');
+  });
+
+  it('pages through every entry once with the cursor it returns, and finds one key', () => {
+    const { t } = table({ size: 50, expireMs: 1000 });
+    for (let i = 0; i < 7; i++) storeIdle(t, `k${i}`);
+    t.store('busy', B);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const view = t.view('x', { limit: 3, ...(cursor !== undefined ? { cursor } : {}) });
+      seen.push(...view.entries.map((e) => e.key));
+      cursor = view.cursor;
+      if (cursor === undefined) break;
+    }
+    expect(seen).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'busy']);
+    expect(t.view('x', { key: 'k4' }).entries).toMatchObject([{ key: 'k4', backend: 'a' }]);
+    expect(t.view('x', { key: 'nope' }).entries).toEqual([]);
+  });
+});
+
+describe('StickTable operator edits', () => {
+  it('set points a key at a backend without counting a use; an entry in use keeps its use', () => {
+    const { t } = table({ size: 50 });
+    expect(t.set('new', 'b')).toBe(true);
+    expect(t.get('new')).toMatchObject({ backend: 'b', use: 0 });
+    t.store('live', A);
+    expect(t.set('live', 'b')).toBe(true);
+    expect(t.get('live')).toMatchObject({ backend: 'b', use: 1 });
+  });
+
+  it('clear removes every entry, or only those of one backend', () => {
+    const { t } = table({ size: 50 });
+    storeIdle(t, 'x');
+    t.store('y', B);
+    storeIdle(t, 'z');
+    expect(t.clear('a')).toBe(2);
+    expect([t.get('x'), t.get('y')?.backend, t.get('z')]).toEqual([undefined, 'b', undefined]);
+    expect(t.clear()).toBe(1);
+    expect(t.size).toBe(0);
   });
 
   it('shows an expired entry not yet swept with zero time left', () => {
