@@ -3,6 +3,8 @@ import { UsageError } from './args.ts';
 import { backendCommand } from './commands/backend.ts';
 import { explainCommand } from './commands/explain.ts';
 import { pluginsCommand } from './commands/plugins.ts';
+import { reloadCommand } from './commands/reload.ts';
+import { statusCommand } from './commands/status.ts';
 import { start } from './commands/start.ts';
 import { tableShow } from './commands/table-show.ts';
 import { validate } from './commands/validate.ts';
@@ -26,6 +28,10 @@ export async function main(argv: string[]): Promise<void> {
         return await pluginsCommand(rest);
       case 'backend':
         return await backendCommand(rest);
+      case 'reload':
+        return await reloadCommand(rest);
+      case 'status':
+        return await statusCommand(rest);
       case 'bench':
         // Loaded on demand: the benchmarks (simulator, load generator, reports, their wasm hash)
         // are not part of the balancer, and `start` runs again in every cluster worker.

@@ -7,6 +7,8 @@ Commands:
   table show         print the live stick table of a running balancer
   backend list       the backends of a running balancer, their state and load
   backend set NAME ready|drain|maint   change a backend's state on a running balancer
+  reload             a running balancer reads its configuration again and applies it (as SIGHUP)
+  status             which configuration a running balancer runs: generation, since when, which file
   plugins            list the plugins found, their kind, version and options
   bench strategies -s FILE   compare strategy chains on a simulated scenario (no sockets)
   bench network      measure the data path on loopback against direct and HAProxy baselines
@@ -37,6 +39,8 @@ Configuration options (start, validate, explain, plugins); they override the fil
 explain:    --hex HEX [--json] [--admin HOST:PORT to ask a running balancer]
 table show: [--admin HOST:PORT | -c FILE] [--json] [--limit N]
 backend:    [--admin HOST:PORT | -c FILE] [--json]
+reload, status: [--admin HOST:PORT | -c FILE] [--json]
+start:      [--watch: reload when the -c FILE changes]
 bench strategies: -s FILE [--chain a,b ...] [--clients N] [--seed N] [--json] [--report FILE.html] [--plugin PATH]
 
 Every option, its default and its environment variable: docs/configuration.md

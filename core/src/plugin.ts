@@ -96,6 +96,8 @@ export interface ConnFacts {
  */
 export interface Transport {
   accept(socket: Socket, facts: ConnFacts): Socket | Promise<Socket>;
+  /** A configuration reload kept this product: read again what it read from disk (certificates). */
+  reload?(): void | Promise<void>;
   close?(): void | Promise<void>;
 }
 
@@ -227,6 +229,8 @@ export interface Strategy {
   clearEntries?(backendId?: string): number | Promise<number>;
   /** True when this strategy answers for every client whenever a backend is available. */
   readonly alwaysAnswers?: boolean;
+  /** A configuration reload kept this product (its options did not change). */
+  reload?(): void | Promise<void>;
   close?(): void | Promise<void>;
 }
 
@@ -236,6 +240,10 @@ export interface Strategy {
  */
 export interface Sink {
   attach(conn: ConnInfo, backend: Backend, upstream: Duplex): Duplex | Promise<Duplex>;
+  /** A configuration reload kept this product: read again what it read from disk (certificates). */
+  reload?(): void | Promise<void>;
+  /** At shutdown, or when a reload drops or replaces this product. */
+  close?(): void | Promise<void>;
 }
 
 /** Counter scope given to each plugin; names are snake_case and prefixed with the plugin name. */
@@ -292,6 +300,14 @@ export interface PluginContext {
    * that keeps state writes `ctx.peers?.broadcast(…)` and works either way.
    */
   readonly peers?: PeerChannel;
+  /**
+   * On a configuration reload that changed this chain entry's options: the product of the same
+   * plugin (same chain, same listener) that this one replaces, to take its state over (a stick
+   * table keeps its entries when its `size` changes). Absent at start and when nothing is replaced.
+   * The replaced product is closed once the new one is in place, but may still be told
+   * `onClosed` for the connections it saw spliced, for as long as they live.
+   */
+  readonly previous?: unknown;
 }
 
 interface PluginBase<K extends PluginKind, O, P> {

@@ -1,39 +1,91 @@
-import { createServer, type Server, type Socket } from 'node:net';
-import { fromEvent, map, merge, mergeMap, type Subscription } from 'rxjs';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { EMPTY, mergeMap, Subject, type Subscription } from 'rxjs';
 import { AdminServer } from './admin/admin-server.ts';
-import { localAdminSource } from './admin/admin-source.ts';
+import { localAdminSource, type AdminSource } from './admin/admin-source.ts';
 import type { BackendPool } from './backend/backend-pool.ts';
-import type { HealthChecker } from './backend/health-checker.ts';
+import { healthCheckerFor, type HealthChecker } from './backend/health-checker.ts';
+import type { TetherConfig } from './config/types.ts';
+import { ConfigError, describe } from './errors.ts';
 import { explain, type ExplainResult } from './explain.ts';
 import { formatHostPort, type HostPort } from './net/address.ts';
-import { listen } from './net/listen.ts';
-import { ConnectionPipeline, type ListenerRuntime, type PipelineDeps } from './pipeline/connection-pipeline.ts';
+import { ListenerSet } from './net/listener-set.ts';
+import { ConnectionPipeline, type ListenerRuntime } from './pipeline/connection-pipeline.ts';
 import type { StrategyChain } from './pipeline/strategy-chain.ts';
+import { reloadKept, retire, type PluginInstance } from './plugins/plugin-instances.ts';
+import type { LoaderContext } from './plugins/plugin-loader.ts';
+import { diffConfig } from './reload/config-changes.ts';
+import { buildGeneration, type GenerationParts } from './reload/generation.ts';
+import type { ReloadResult, StatusView } from './reload/reload-result.ts';
 import type { Stats } from './stats.ts';
 
-export interface TetherServerDeps extends PipelineDeps {
-  /** Every listener with its transport chain, in config order. */
-  readonly listeners: readonly ListenerRuntime[];
+/** Where a reload reads the configuration again: the same file, environment and flags as at start. */
+export interface ConfigSource {
+  /** Loads and validates the configuration; throws ConfigError with every problem. */
+  read(): TetherConfig | Promise<TetherConfig>;
+  /** The file it reads, if any (shown by `tether status`). */
+  readonly file: string | undefined;
+}
+
+export interface TetherServerDeps {
+  readonly log: Logger;
+  readonly stats: Stats;
+  readonly pool: BackendPool;
   /** Aborted on close, so plugins stop their timers. */
   readonly lifetime: AbortController;
-  readonly health?: HealthChecker;
+  /** How plugins are created (registry, clock, peer channels): each reload builds with it. */
+  readonly loader: LoaderContext;
+  /** The first generation, built by the composition root. */
+  readonly generation: GenerationParts;
+  readonly source?: ConfigSource;
+}
+
+/** One configuration in force: its chains, the pipeline that runs them, and when it was loaded. */
+interface Generation extends GenerationParts {
+  readonly number: number;
+  readonly loadedAt: Date;
+  readonly trigger: string;
+  readonly pipeline: ConnectionPipeline;
+  readonly byName: ReadonlyMap<string, ListenerRuntime>;
+}
+
+/** Connection ids run on across generations: a log's `conn` never repeats within a process. */
+class ConnectionIds {
+  #next = 1;
+  next(): number {
+    return this.#next++;
+  }
 }
 
 /**
- * One balancer: a listener whose accepted sockets flow through the connection pipeline, plus the
- * optional admin API. Several can run in one process (tests do).
+ * One balancer: listeners whose accepted sockets flow, as one stream, through the connection
+ * pipeline of the configuration in force, plus the optional admin API. `reload` swaps the
+ * configuration in place; connections keep the generation that accepted them. Several balancers
+ * can run in one process (tests do).
  */
 export class TetherServer {
   readonly #deps: TetherServerDeps;
-  readonly #servers = new Map<string, Server>();
-  readonly #bound = new Map<string, HostPort>();
+  readonly #listeners: ListenerSet;
+  readonly #accepted = new Subject<{ socket: Socket; listener: string }>();
   readonly #clients = new Set<Socket>();
+  readonly #ids = new ConnectionIds();
+  readonly #startedAt = new Date();
+  /** Products of replaced generations waiting for their in-flight connections before they are retired. */
+  readonly #retiring = new Set<PluginInstance>();
+  #generation: Generation;
+  #health: HealthChecker;
   #admin: AdminServer | undefined;
-  #subscription: Subscription | undefined;
   #adminAddress: HostPort | undefined;
+  #subscription: Subscription | undefined;
+  #reloads: Promise<unknown> = Promise.resolve();
+  #lastFailure: StatusView['lastFailure'] = null;
+  #closed = false;
 
   constructor(deps: TetherServerDeps) {
     this.#deps = deps;
+    this.#generation = this.#makeGeneration(deps.generation, 1, 'start');
+    this.#health = healthCheckerFor(deps.pool, deps.generation.config, deps.log, deps.stats);
+    this.#listeners = new ListenerSet((socket, listener) => this.#accepted.next({ socket, listener }));
   }
 
   get pool(): BackendPool {
@@ -44,20 +96,29 @@ export class TetherServer {
     return this.#deps.stats;
   }
 
+  /** The strategy chain of the configuration in force. */
   get strategies(): StrategyChain {
-    return this.#deps.strategies;
+    return this.#generation.strategies;
+  }
+
+  get config(): TetherConfig {
+    return this.#generation.config;
+  }
+
+  get generation(): number {
+    return this.#generation.number;
   }
 
   /** Where the first listener ("main", the plain one, when configured) is bound: the real port when 0 was asked for. */
   get address(): HostPort {
-    const first = this.#bound.values().next();
+    const first = this.addresses.values().next();
     if (first.done) throw new Error('TetherServer is not started');
     return first.value;
   }
 
   /** Where each listener is bound, by name. */
   get addresses(): ReadonlyMap<string, HostPort> {
-    return this.#bound;
+    return this.#listeners.addresses;
   }
 
   get adminAddress(): HostPort | undefined {
@@ -70,78 +131,230 @@ export class TetherServer {
    * every worker does.
    */
   async start(options: { readonly announce?: string } = {}): Promise<void> {
-    const { config, log } = this.#deps;
-    const pipeline = new ConnectionPipeline(this.#deps);
-    const accepted = this.#deps.listeners.map((listener) => {
-      const server = createServer({ allowHalfOpen: true, noDelay: true });
-      this.#servers.set(listener.name, server);
-      return fromEvent<Socket>(server, 'connection').pipe(map((socket) => ({ socket, listener })));
-    });
-    this.#subscription = merge(...accepted)
-      .pipe(mergeMap(({ socket, listener }) => {
-        this.#track(socket);
-        return pipeline.handle(socket, listener);
-      }))
+    const { log } = this.#deps;
+    this.#subscription = this.#accepted
+      .pipe(mergeMap(({ socket, listener }) => this.#handle(socket, listener)))
       .subscribe({ error: (err: unknown) => log.fatal({ err }, 'connection pipeline ended unexpectedly') });
     try {
-      for (const listenerConfig of config.listeners) {
-        const server = this.#servers.get(listenerConfig.name)!;
-        const option = listenerConfig.name === 'main' ? '--listen (TETHER_LISTEN, config key listen)' : `listeners[name=${listenerConfig.name}].address`;
-        await listen(server, listenerConfig.address, option);
-        const bound = server.address();
-        this.#bound.set(listenerConfig.name, typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : listenerConfig.address);
-      }
-      if (config.admin) {
-        this.#admin = new AdminServer({ log, source: localAdminSource({ ...this.#deps, explain: (bytes) => this.explain(bytes) }) });
-        this.#adminAddress = await this.#admin.start(config.admin);
-      }
+      (await this.#listeners.prepare(this.config.listeners)).commit();
+      const admin = await this.#prepareAdmin(this.config);
+      admin.commit();
     } catch (err) {
       await this.close();
       throw err;
     }
-    this.#deps.health?.start();
+    this.#health.start();
     log.info(this.readiness(), options.announce ?? 'tether listening');
   }
 
   /** The fields of the readiness line: where it listens, its backends and chains. */
   readiness(): { listen: string; listeners: Record<string, string>; admin: string | undefined; backends: string[]; key: string[]; select: string[]; sinks: string[] } {
+    const { extractors, strategies, sinks } = this.#generation;
     return {
       listen: formatHostPort(this.address),
-      listeners: Object.fromEntries([...this.#bound].map(([name, address]) => [name, formatHostPort(address)])),
+      listeners: Object.fromEntries([...this.addresses].map(([name, address]) => [name, formatHostPort(address)])),
       admin: this.#adminAddress && `http://${formatHostPort(this.#adminAddress)}`,
       backends: this.#deps.pool.all().map((b) => `${b.id}=${formatHostPort(b)}`),
-      key: this.#deps.extractors.map((e) => e.name),
-      select: this.#deps.strategies.strategies.map((s) => s.name),
-      sinks: this.#deps.sinks.map((s) => s.name),
+      key: extractors.map((e) => e.name),
+      select: strategies.strategies.map((s) => s.name),
+      sinks: sinks.map((s) => s.name),
     };
   }
 
   explain(bytes: Buffer): Promise<ExplainResult> {
-    const { config, extractors, strategies, pool } = this.#deps;
-    return explain(bytes, { maxBytes: config.sniff.maxBytes, extractors, strategies, pool });
+    const { config, extractors, strategies } = this.#generation;
+    return explain(bytes, { maxBytes: config.sniff.maxBytes, extractors, strategies, pool: this.#deps.pool });
+  }
+
+  /**
+   * Reads the configuration again (or takes `config`) and applies it in place as the next
+   * generation. Invalid: nothing changes, and every error is in the result. Valid: backends,
+   * weights, health checks, chains, sinks, timeouts and listeners change at once for new
+   * connections; spliced connections go on untouched, connections still being sniffed finish
+   * under the generation that accepted them. Reloads run one at a time.
+   */
+  reload(trigger = 'admin', config?: TetherConfig): Promise<ReloadResult> {
+    const run = this.#reloads.then(() => this.#reload(trigger, config));
+    this.#reloads = run.catch(() => undefined);
+    return run;
+  }
+
+  status(): StatusView {
+    const g = this.#generation;
+    return {
+      generation: g.number,
+      loadedAt: g.loadedAt.toISOString(),
+      file: this.#deps.source?.file ?? null,
+      trigger: g.trigger,
+      lastFailure: this.#lastFailure,
+      pid: process.pid,
+      startedAt: this.#startedAt.toISOString(),
+      uptimeSeconds: Math.round((Date.now() - this.#startedAt.getTime()) / 1000),
+      node: process.version,
+    };
   }
 
   /** Stops accepting, closes every client connection (and so its backend side), then the plugins. */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#deps.lifetime.abort();
-    this.#deps.health?.stop();
-    const closed = [...this.#servers.values()].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    this.#health.stop();
+    const closed = this.#listeners.close();
     for (const socket of this.#clients) socket.destroy();
-    await Promise.all(closed);
+    await closed;
     this.#subscription?.unsubscribe();
     await this.#admin?.close();
-    await this.#deps.strategies.close();
-    for (const listener of this.#deps.listeners) for (const t of listener.transports) await t.product.close?.();
+    await retire([...this.#generation.instances, ...this.#retiring], this.#deps.log, this.#deps.loader.releasePeers);
+    this.#retiring.clear();
     this.#deps.log.info('tether stopped');
   }
 
-  #track(socket: Socket): void {
+  #handle(socket: Socket, name: string) {
     this.#clients.add(socket);
     socket.on('close', this.#untrack);
+    const generation = this.#generation;
+    const listener = generation.byName.get(name);
+    // A listener the running configuration no longer has (accepted while a reload closed it).
+    if (!listener) {
+      socket.destroy();
+      return EMPTY;
+    }
+    return generation.pipeline.handle(socket, listener);
+  }
+
+  #makeGeneration(parts: GenerationParts, number: number, trigger: string): Generation {
+    const { log, stats, pool } = this.#deps;
+    const pipeline = new ConnectionPipeline({ ...parts, log, stats, pool, ids: this.#ids });
+    return { ...parts, number, trigger, loadedAt: new Date(), pipeline, byName: new Map(parts.listeners.map((l) => [l.name, l])) };
+  }
+
+  async #reload(trigger: string, given: TetherConfig | undefined): Promise<ReloadResult> {
+    const old = this.#generation;
+    if (this.#closed) return this.#failed(trigger, ['the balancer is stopping']);
+    let config: TetherConfig;
+    try {
+      if (given) config = given;
+      else if (this.#deps.source) config = await this.#deps.source.read();
+      else throw new ConfigError('no configuration source to reload from');
+    } catch (err) {
+      return this.#failed(trigger, errorLines(err));
+    }
+    let built;
+    try {
+      built = await buildGeneration(config, this.#deps.loader, old.instances);
+    } catch (err) {
+      return this.#failed(trigger, errorLines(err));
+    }
+    let listeners;
+    let admin;
+    try {
+      listeners = await this.#listeners.prepare(config.listeners);
+      try {
+        admin = await this.#prepareAdmin(config);
+      } catch (err) {
+        await listeners.rollback();
+        throw err;
+      }
+    } catch (err) {
+      await retire(built.created, this.#deps.log, this.#deps.loader.releasePeers);
+      return this.#failed(trigger, errorLines(err));
+    }
+    // From here on nothing can fail: the new generation goes in as one.
+    const diff = diffConfig(old.config, config);
+    // What only a restart applies keeps its running value, so the next reload still reports it.
+    config = { ...config, workers: old.config.workers, cluster: old.config.cluster, embedded: old.config.embedded };
+    const pool = this.#deps.pool.apply(config.backends);
+    this.#generation = this.#makeGeneration({ ...built.parts, config }, old.number + 1, trigger);
+    const changes = [
+      ...diff.changes,
+      ...listeners.commit(),
+      ...admin.commit(),
+      ...pool.added.map((b) => `backend added: ${b}`),
+      ...pool.removed.map((b) => `backend removed: ${b}`),
+      ...pool.changed.map((b) => `backend changed: ${b}`),
+    ];
+    this.#health.stop();
+    this.#health = healthCheckerFor(this.#deps.pool, config, this.#deps.log, this.#deps.stats);
+    this.#health.start();
+    if (config.log.level !== old.config.log.level) this.#deps.log.level = config.log.level;
+    const created = new Set(built.created);
+    await reloadKept(built.parts.instances.filter((i) => !created.has(i)), this.#deps.log);
+    void this.#retireWhenIdle(old, built.leftovers);
+    this.#lastFailure = null;
+    const result: ReloadResult = { ok: true, generation: this.#generation.number, errors: [], changes, needRestart: diff.needRestart, trigger };
+    this.#deps.log.info({ generation: result.generation, trigger, changes, ...(diff.needRestart.length ? { needRestart: diff.needRestart } : {}) }, 'configuration reloaded');
+    if (diff.needRestart.length > 0) this.#deps.log.warn({ needRestart: diff.needRestart }, 'some changes apply only after a restart; the running values are kept');
+    return result;
+  }
+
+  #failed(trigger: string, errors: string[]): ReloadResult {
+    const generation = this.#generation.number;
+    this.#lastFailure = { at: new Date().toISOString(), errors };
+    this.#deps.log.error({ trigger, generation, errors }, `configuration reload failed: still running generation ${generation}`);
+    return { ok: false, generation, errors, changes: [], needRestart: [], trigger };
+  }
+
+  /**
+   * The products a reload replaced are retired once the connections their generation was still
+   * sniffing or connecting have been dispatched (bounded by that generation's own deadlines).
+   */
+  async #retireWhenIdle(old: Generation, leftovers: readonly PluginInstance[]): Promise<void> {
+    if (leftovers.length === 0) return;
+    for (const i of leftovers) this.#retiring.add(i);
+    const { sniff, timeouts, retries } = old.config;
+    await old.pipeline.whenIdle(sniff.timeoutMs + timeouts.connectMs * (retries + 1) + 1000);
+    const still = leftovers.filter((i) => this.#retiring.delete(i));
+    await retire(still, this.#deps.log, this.#deps.loader.releasePeers);
+  }
+
+  /** Binds the admin API for `config` when its address is new; commit closes the one it replaces. */
+  async #prepareAdmin(config: TetherConfig): Promise<{ commit(): string[] }> {
+    const before = this.#generation.config.admin;
+    const same = this.#admin && config.admin && before && before.host === config.admin.host && before.port === config.admin.port;
+    if (same || (!config.admin && !this.#admin)) return { commit: () => [] };
+    let next: AdminServer | undefined;
+    let address: HostPort | undefined;
+    if (config.admin) {
+      next = new AdminServer({ log: this.#deps.log, source: this.adminSource() });
+      address = await next.start(config.admin);
+    }
+    return {
+      commit: () => {
+        const old = this.#admin;
+        const oldAddress = this.#adminAddress;
+        this.#admin = next;
+        this.#adminAddress = address;
+        if (!old) return address ? [`admin API opened on ${formatHostPort(address)}`] : [];
+        void old.close();
+        return [address ? `admin API moved ${formatHostPort(oldAddress!)} → ${formatHostPort(address)}` : `admin API on ${formatHostPort(oldAddress!)} closed`];
+      },
+    };
+  }
+
+  /** What the admin API shows and changes for this balancer (served by its own admin listener, or, in a worker, through the primary). */
+  adminSource(): AdminSource {
+    // Read through `this` on every request: a reload replaces the chains it shows.
+    const server = this;
+    return localAdminSource({
+      stats: this.#deps.stats,
+      pool: this.#deps.pool,
+      get strategies() {
+        return server.strategies;
+      },
+      explain: (bytes) => this.explain(bytes),
+      reload: (trigger) => this.reload(trigger ?? 'admin'),
+      status: async () => this.status(),
+    });
   }
 
   /** One function for every socket (no closure per connection): `this` is the closed socket. */
   readonly #untrack = ((clients: Set<Socket>) => function (this: Socket): void {
     clients.delete(this);
   })(this.#clients);
+}
+
+/** An error as the lines an operator reads: a ConfigError lists one problem per line. */
+function errorLines(err: unknown): string[] {
+  return describe(err).split('\n').map((line) => line.trim()).filter(Boolean);
 }

@@ -16,14 +16,16 @@ export interface TestBalancer {
  * loader, same built-in plugins), with its log captured for assertions.
  */
 export async function startBalancer(overrides: Record<string, unknown>, file?: string): Promise<TestBalancer> {
-  const config = loadConfig({ env: {}, file, overrides: { listen: '127.0.0.1:0', 'log.level': 'debug', ...overrides } });
+  const sources = { env: {}, file, overrides: { listen: '127.0.0.1:0', 'log.level': 'debug', ...overrides } };
+  const config = loadConfig(sources);
   const logs: Record<string, unknown>[] = [];
   const log: Logger = createLogger(config.log.level, {
     write: (line: string) => {
       logs.push(JSON.parse(line) as Record<string, unknown>);
     },
   } as pino.DestinationStream);
-  const { server } = await createTether({ config, registry: builtinRegistry(), log });
+  // A reload reads the same file and overrides again, as `tether start` reads its file and flags.
+  const { server } = await createTether({ config, registry: builtinRegistry(), log, source: { file, read: () => loadConfig(sources) } });
   await server.start();
   const { port } = server.address;
   return { server, port, url: `mqtt://127.0.0.1:${port}`, logs, close: () => server.close() };

@@ -1,16 +1,32 @@
-import { AdminServer, formatHostPort, Supervisor, WORKER_BACKENDS_ENV, type Logger, type TetherConfig } from '@tether/core';
+import {
+  AdminServer, diffConfig, formatHostPort, loadConfig, Supervisor, WORKER_BACKENDS_ENV,
+  type ConfigSources, type HostPort, type Logger, type ReloadResult, type StatusView, type TetherConfig,
+} from '@tether/core';
+import { resolve } from 'node:path';
 import type { EmbeddedBroker } from '@tether/embedded-broker';
+import { watchConfig } from '../reload-source.ts';
+
+export interface PrimaryOptions {
+  /** Where a reload reads the configuration (the workers read it themselves from the same sources). */
+  readonly sources: ConfigSources;
+  /** What start did to the loaded configuration (embedded brokers as backends). */
+  readonly adjust: (config: TetherConfig) => TetherConfig;
+  readonly watch: boolean;
+}
 
 /**
  * The primary of `tether start --workers N`: it holds no client connection. It forks the workers
  * (each runs the balancer on the shared listeners), owns the embedded brokers (started once, their
  * addresses given to every worker), relays the plugins' peer messages, serves the admin API over
- * all workers, restarts a worker that dies (bounded), and stops them all on SIGINT/SIGTERM.
+ * all workers, restarts a worker that dies (bounded), stops them all on SIGINT/SIGTERM, and on
+ * SIGHUP (or `tether reload`) checks the configuration and has every worker reload it.
  */
-export async function startPrimary(config: TetherConfig, log: Logger, brokers: EmbeddedBroker[]): Promise<void> {
+export async function startPrimary(config: TetherConfig, log: Logger, brokers: EmbeddedBroker[], options: PrimaryOptions): Promise<void> {
   const env: Record<string, string> = brokers.length > 0 ? { [WORKER_BACKENDS_ENV]: JSON.stringify(config.backends) } : {};
   const supervisor = new Supervisor({ workers: config.workers, scheduling: config.cluster.scheduling, log, env });
+  const state = new PrimaryState(config);
   let admin: AdminServer | undefined;
+  let adminAddress: HostPort | undefined;
   let stopping = false;
   const shutdown = async (): Promise<void> => {
     await admin?.close();
@@ -46,13 +62,71 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
     });
   });
 
+  /** Binds the admin API where `next` says, if that changed; commit closes the old one. */
+  const prepareAdmin = async (next: TetherConfig): Promise<{ commit(): string[]; rollback(): Promise<void> }> => {
+    const same = (a?: HostPort, b?: HostPort): boolean => a?.host === b?.host && a?.port === b?.port;
+    if (same(state.config.admin, next.admin) && (admin !== undefined) === (next.admin !== undefined)) return { commit: () => [], rollback: async () => {} };
+    const fresh = next.admin ? new AdminServer({ log, source: supervisor.admin }) : undefined;
+    const bound = fresh && next.admin ? await fresh.start(next.admin) : undefined;
+    return {
+      commit: () => {
+        const [old, oldAddress] = [admin, adminAddress];
+        [admin, adminAddress] = [fresh, bound];
+        void old?.close();
+        if (!oldAddress) return bound ? [`admin API opened on ${formatHostPort(bound)}`] : [];
+        return [bound ? `admin API moved ${formatHostPort(oldAddress)} → ${formatHostPort(bound)}` : `admin API on ${formatHostPort(oldAddress)} closed`];
+      },
+      rollback: async () => fresh?.close(),
+    };
+  };
+
+  const reload = async (trigger: string): Promise<ReloadResult> => {
+    let next: TetherConfig;
+    let adminChange;
+    try {
+      next = options.adjust(loadConfig(options.sources));
+      adminChange = await prepareAdmin(next);
+    } catch (err) {
+      return state.failed(log, trigger, err instanceof Error ? err.message.split('\n').map((l) => l.trim()).filter(Boolean) : [String(err)]);
+    }
+    const workers = await supervisor.admin.reloadWorkers(trigger);
+    const applied = workers.filter((w) => w.ok);
+    const errors = workers.filter((w) => !w.ok).flatMap((w) => w.errors.map((e) => `worker ${w.worker}: ${e}`));
+    if (applied.length === 0) {
+      await adminChange.rollback();
+      return state.failed(log, trigger, errors.length > 0 ? errors : ['no worker is running']);
+    }
+    const { changes, needRestart } = diffConfig(state.config, next);
+    const generation = state.loaded(next, trigger);
+    const result: ReloadResult = {
+      ok: errors.length === 0, generation, errors, trigger, needRestart,
+      changes: [...adminChange.commit(), ...(applied[0]?.changes ?? changes)],
+      workers: workers.map(({ worker, ok, generation: g, errors: e }) => ({ worker, ok, generation: g, errors: e })),
+    };
+    if (result.ok) log.info({ generation, trigger, changes: result.changes, workers: workers.length }, 'configuration reloaded by every worker');
+    else log.error({ generation, trigger, errors }, 'configuration reloaded by some workers only; the others keep their generation');
+    if (needRestart.length > 0) log.warn({ needRestart }, 'some changes apply only after a restart; the running values are kept');
+    return result;
+  };
+  let reloads: Promise<unknown> = Promise.resolve();
+  const serialized = (trigger: string): Promise<ReloadResult> => {
+    const run = reloads.then(() => reload(trigger));
+    reloads = run.catch(() => undefined);
+    return run;
+  };
+  const file = options.sources.file ? resolve(options.sources.file) : undefined;
+  supervisor.admin.control({ reload: serialized, status: () => state.status(file) });
+  process.on('SIGHUP', () => {
+    if (!stopping) void serialized('SIGHUP');
+  });
+
   let readiness;
   try {
     readiness = await supervisor.start();
     if (config.admin) {
       admin = new AdminServer({ log, source: supervisor.admin });
-      const bound = await admin.start(config.admin);
-      readiness = { ...readiness, admin: `http://${formatHostPort(bound)}` };
+      adminAddress = await admin.start(config.admin);
+      readiness = { ...readiness, admin: `http://${formatHostPort(adminAddress)}` };
     }
   } catch (err) {
     if (stopping) return;
@@ -62,4 +136,48 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
   }
   const { t: _t, ...fields } = readiness as Record<string, unknown>;
   log.info({ ...fields, admin: readiness.admin, workers: config.workers, scheduling: config.cluster.scheduling, pids: supervisor.pids }, 'tether listening');
+  if (options.watch) watchConfig(options.sources, log, () => void serialized('watch'));
+}
+
+/** The primary's own record of the configuration in force: its generation and when it was loaded. */
+class PrimaryState {
+  config: TetherConfig;
+  #generation = 1;
+  #loadedAt = new Date();
+  #trigger = 'start';
+  #lastFailure: StatusView['lastFailure'] = null;
+  readonly #startedAt = new Date();
+
+  constructor(config: TetherConfig) {
+    this.config = config;
+  }
+
+  loaded(next: TetherConfig, trigger: string): number {
+    // Worker count, scheduling and embedded brokers keep their running values until a restart.
+    this.config = { ...next, workers: this.config.workers, cluster: this.config.cluster, embedded: this.config.embedded };
+    this.#loadedAt = new Date();
+    this.#trigger = trigger;
+    this.#lastFailure = null;
+    return ++this.#generation;
+  }
+
+  failed(log: Logger, trigger: string, errors: string[]): ReloadResult {
+    this.#lastFailure = { at: new Date().toISOString(), errors };
+    log.error({ trigger, generation: this.#generation, errors }, `configuration reload failed: still running generation ${this.#generation}`);
+    return { ok: false, generation: this.#generation, errors, changes: [], needRestart: [], trigger };
+  }
+
+  status(file: string | undefined): StatusView {
+    return {
+      generation: this.#generation,
+      loadedAt: this.#loadedAt.toISOString(),
+      file: file ?? null,
+      trigger: this.#trigger,
+      lastFailure: this.#lastFailure,
+      pid: process.pid,
+      startedAt: this.#startedAt.toISOString(),
+      uptimeSeconds: Math.round((Date.now() - this.#startedAt.getTime()) / 1000),
+      node: process.version,
+    };
+  }
 }

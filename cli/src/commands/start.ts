@@ -1,28 +1,31 @@
 import cluster from 'node:cluster';
-import { createLogger, createTether, formatHostPort, loadConfig, type Logger, type TetherConfig } from '@tether/core';
+import { createLogger, createTether, formatHostPort, loadConfig, type ConfigSources, type Logger, type TetherConfig } from '@tether/core';
 import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
-import { configSources, CONFIG_FLAGS, parse } from '../args.ts';
+import { configSources, CONFIG_FLAGS, parse, UsageError } from '../args.ts';
 import { builtinRegistry } from '../builtins.ts';
+import { reloadSource, watchConfig } from '../reload-source.ts';
 import { startPrimary } from './start-primary.ts';
 import { startWorker } from './start-worker.ts';
 
+const FLAGS = { ...CONFIG_FLAGS, watch: { type: 'boolean' } } as const;
+
 /**
  * `tether start`: load config, start embedded brokers if there are no backends, run until a
- * signal. With `workers` above 1 this process becomes the cluster's primary (start-primary.ts)
+ * signal; SIGHUP (and, with --watch, a change of the config file) reloads the configuration in
+ * place. With `workers` above 1 this process becomes the cluster's primary (start-primary.ts)
  * and forks the workers, which run this same command and land in start-worker.ts.
  */
 export async function start(argv: string[]): Promise<void> {
-  const { values } = parse(argv, CONFIG_FLAGS);
-  const config: TetherConfig = loadConfig(configSources(values));
-  if (cluster.isWorker) return startWorker(config);
+  const { values } = parse(argv, FLAGS);
+  const sources = configSources(values);
+  if (values.watch && !sources.file) throw new UsageError('--watch watches the configuration file: give it with -c FILE');
+  const config: TetherConfig = loadConfig(sources);
+  if (cluster.isWorker) return startWorker(config, sources);
   const log = createLogger(config.log.level);
   const brokers = await embeddedBrokers(config, log);
-  const withBackends = brokers.length === 0 ? config : {
-    ...config,
-    backends: brokers.map((b) => ({ id: b.id, host: b.host, port: b.port, weight: 1, state: 'ready' as const, sendProxy: 'none' as const })),
-  };
-  if (config.workers > 1) return startPrimary(withBackends, log, brokers);
-  return startSingle(withBackends, log, brokers);
+  const withEmbedded = (c: TetherConfig): TetherConfig => (brokers.length === 0 || c.backends.length > 0 ? c : { ...c, backends: brokers.map((b) => ({ id: b.id, host: b.host, port: b.port, weight: 1, state: 'ready' as const, sendProxy: 'none' as const })) });
+  if (config.workers > 1) return startPrimary(withEmbedded(config), log, brokers, { sources, adjust: withEmbedded, watch: values.watch === true });
+  return startSingle(withEmbedded(config), log, brokers, sources, values.watch === true, withEmbedded);
 }
 
 /** With no backends configured: two (by default) aedes brokers in this process, said so in the log. */
@@ -35,8 +38,9 @@ async function embeddedBrokers(config: TetherConfig, log: Logger): Promise<Embed
 }
 
 /** `workers: 1`: the whole balancer in this process. */
-async function startSingle(config: TetherConfig, log: Logger, brokers: EmbeddedBroker[]): Promise<void> {
-  const { server } = await createTether({ config, registry: builtinRegistry(), log }).catch(async (err: unknown) => {
+async function startSingle(config: TetherConfig, log: Logger, brokers: EmbeddedBroker[], sources: ConfigSources, watch: boolean, adjust: (c: TetherConfig) => TetherConfig): Promise<void> {
+  const source = reloadSource(sources, adjust);
+  const { server } = await createTether({ config, registry: builtinRegistry(), log, source }).catch(async (err: unknown) => {
     await Promise.all(brokers.map((b) => b.close()));
     throw err;
   });
@@ -63,10 +67,16 @@ async function startSingle(config: TetherConfig, log: Logger, brokers: EmbeddedB
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // The result is logged by the server (`configuration reloaded` or `configuration reload failed`).
+  const reload = (trigger: string): void => {
+    if (!stopping) void server.reload(trigger);
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
   try {
     await server.start();
   } catch (err) {
     await Promise.all(brokers.map((b) => b.close()));
     throw err;
   }
+  if (watch) watchConfig(sources, log, () => reload('watch'));
 }

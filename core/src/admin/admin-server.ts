@@ -65,12 +65,18 @@ export class AdminServer {
       if (result.changed) this.#deps.log.info({ backend: id, state }, 'backend state set by admin');
       return send(res, 200, { backend: result.backend, changed: result.changed });
     }
+    if (req.method === 'POST' && url.pathname === '/reload') {
+      const result = await source.reload('admin');
+      // 422: the configuration was read and refused; the errors say why, and nothing changed.
+      return send(res, result.ok ? 200 : 422, result);
+    }
+    if (req.method === 'GET' && url.pathname === '/status') return send(res, 200, await source.status());
     if (req.method === 'POST' && url.pathname === '/explain') {
       const body = (await readBody(req)).trim();
       if (!/^([0-9a-fA-F]{2})*$/.test(body)) return send(res, 400, { error: 'body must be the packet as hex' });
       return send(res, 200, await source.explain(Buffer.from(body, 'hex')));
     }
-    send(res, 404, { error: 'not found', routes: ['GET /table', 'GET /stats', 'GET /backends', 'POST /backends/NAME/state', 'POST /explain'] });
+    send(res, 404, { error: 'not found', routes: ['GET /table', 'GET /stats', 'GET /backends', 'GET /status', 'POST /backends/NAME/state', 'POST /explain', 'POST /reload'] });
   }
 }
 

@@ -2,6 +2,7 @@ import type { BackendPool } from '../backend/backend-pool.ts';
 import type { ExplainResult } from '../explain.ts';
 import type { AdminState, TableQuery, TableView } from '../plugin.ts';
 import type { StrategyChain } from '../pipeline/strategy-chain.ts';
+import type { ReloadResult, StatusView } from '../reload/reload-result.ts';
 import type { Stats } from '../stats.ts';
 
 /** A backend as the admin API shows it (the JSON of the pool's live backend). */
@@ -25,6 +26,10 @@ export interface AdminSource {
   backends(): Promise<readonly BackendJson[]>;
   setState(id: string, state: AdminState): Promise<SetStateResult>;
   explain(bytes: Buffer): Promise<ExplainResult>;
+  /** Reads the configuration again and applies it (`tether reload`); `trigger` names who asked, for the log. */
+  reload(trigger?: string): Promise<ReloadResult>;
+  /** The running generation (`tether status`). */
+  status(): Promise<StatusView>;
 }
 
 export interface LocalAdminDeps {
@@ -32,15 +37,18 @@ export interface LocalAdminDeps {
   readonly pool: BackendPool;
   readonly strategies: StrategyChain;
   readonly explain: (bytes: Buffer) => Promise<ExplainResult>;
+  readonly reload: (trigger?: string) => Promise<ReloadResult>;
+  readonly status: () => Promise<StatusView>;
 }
 
 const asJson = <T>(value: unknown): T => JSON.parse(JSON.stringify(value)) as T;
 
 /** The admin view of one process. */
 export function localAdminSource(deps: LocalAdminDeps): AdminSource {
-  const { stats, pool, strategies } = deps;
+  const { stats, pool } = deps;
   return {
-    tables: (query) => strategies.tables(query),
+    // `deps.strategies` is read on every call: a reload replaces the chain.
+    tables: (query) => deps.strategies.tables(query),
     stats: async () => stats.snapshot(),
     backends: async () => asJson<BackendJson[]>(pool.all()),
     async setState(id, state) {
@@ -49,5 +57,7 @@ export function localAdminSource(deps: LocalAdminDeps): AdminSource {
       return { found: true, changed, backend: asJson<BackendJson>(pool.get(id)) };
     },
     explain: (bytes) => deps.explain(bytes),
+    reload: (trigger) => deps.reload(trigger),
+    status: () => deps.status(),
   };
 }

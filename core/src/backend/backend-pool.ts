@@ -21,20 +21,25 @@ export interface BackendDefinition {
 /** The core's own, mutable view of a backend; plugins receive it typed as the read-only Backend. */
 class LiveBackend implements Backend {
   readonly id: string;
-  readonly host: string;
-  readonly port: number;
-  readonly weight: number;
-  readonly sendProxy: 'none' | 'v1' | 'v2';
-  readonly maxconn: number;
-  readonly connectTimeoutMs: number | undefined;
+  host: string;
+  port: number;
+  weight: number;
+  sendProxy: 'none' | 'v1' | 'v2';
+  maxconn: number;
+  connectTimeoutMs: number | undefined;
   adminState: AdminState;
   healthy = true;
   activeConnections = 0;
+  /** Taken out of the configuration by a reload: offered to nobody, kept until its last connection closes. */
+  removed = false;
+  /** What the configuration said last; a reload compares with it to tell its own changes from the operator's. */
+  definition: BackendDefinition;
   /** How to close each live connection, for `onMarkedDown: shutdown-sessions`. */
   readonly closers = new Set<() => void>();
 
   constructor(def: BackendDefinition) {
     this.id = def.id;
+    this.definition = def;
     this.host = def.host;
     this.port = def.port;
     this.weight = def.weight;
@@ -49,10 +54,49 @@ class LiveBackend implements Backend {
     return this.adminState === 'ready' && !this.healthy ? 'down' : this.adminState;
   }
 
+  /**
+   * Takes a reloaded definition. Address, PROXY version, limits and timeouts follow the
+   * configuration; weight and state follow it only where the configuration itself changed them,
+   * so a weight or state the operator set at runtime stays until a reload sets another.
+   */
+  redefine(def: BackendDefinition): string[] {
+    const old = this.definition;
+    const changed: string[] = [];
+    const self: LiveBackend = this;
+    const set = <K extends 'host' | 'port' | 'sendProxy' | 'maxconn' | 'connectTimeoutMs'>(field: K, value: LiveBackend[K]): void => {
+      if (self[field] === value) return;
+      changed.push(`${field} ${String(self[field])} → ${String(value)}`);
+      self[field] = value;
+    };
+    set('host', def.host);
+    set('port', def.port);
+    set('sendProxy', def.sendProxy);
+    set('maxconn', def.maxconn ?? 0);
+    set('connectTimeoutMs', def.connectTimeoutMs);
+    if (def.weight !== old.weight && def.weight !== this.weight) {
+      changed.push(`weight ${this.weight} → ${def.weight}`);
+      this.weight = def.weight;
+    }
+    if (def.state !== old.state && def.state !== this.adminState) {
+      changed.push(`state ${this.adminState} → ${def.state}`);
+      this.adminState = def.state;
+    }
+    if ((def.check ?? undefined) !== (old.check ?? undefined)) changed.push(`check ${old.check ?? 'default'} → ${def.check ?? 'default'}`);
+    this.definition = def;
+    return changed;
+  }
+
   toJSON(): Record<string, unknown> {
     const { id, host, port, weight, sendProxy, maxconn, adminState, healthy, activeConnections, state } = this;
-    return { id, host, port, weight, sendProxy, maxconn, state, adminState, healthy, activeConnections };
+    return { id, host, port, weight, sendProxy, maxconn, state, adminState, healthy, activeConnections, ...(this.removed ? { removed: true } : {}) };
   }
+}
+
+/** What a reload did to the backends, one line per change, for the log and the caller. */
+export interface PoolChanges {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly string[];
 }
 
 /**
@@ -61,16 +105,51 @@ class LiveBackend implements Backend {
  * `maxconn` limit or an excluded backend costs one filter).
  */
 export class BackendPool {
-  readonly #all: readonly LiveBackend[];
-  readonly #byId: ReadonlyMap<string, LiveBackend>;
-  readonly #limited: boolean;
+  /** Configured backends in configuration order; the same array for the pool's life (plugins hold it as `ctx.backends`). */
+  readonly #all: LiveBackend[];
+  /** Every backend a connection may refer to: the configured ones and those a reload removed that still have connections. */
+  readonly #byId = new Map<string, LiveBackend>();
+  #limited = false;
   #ready: readonly Backend[] = [];
 
   constructor(definitions: readonly BackendDefinition[]) {
     this.#all = definitions.map((d) => new LiveBackend(d));
-    this.#byId = new Map(this.#all.map((b) => [b.id, b]));
-    this.#limited = this.#all.some((b) => b.maxconn > 0);
+    for (const b of this.#all) this.#byId.set(b.id, b);
     this.#refresh();
+  }
+
+  /**
+   * Applies a reloaded backend list in place: new backends are added (in configuration order),
+   * changed ones redefined (see LiveBackend.redefine), and removed ones stop taking connections at
+   * once while their live connections stay until they close.
+   */
+  apply(definitions: readonly BackendDefinition[]): PoolChanges {
+    const wanted = new Map(definitions.map((d) => [d.id, d]));
+    const added: string[] = [];
+    const removed: string[] = [];
+    const changed: string[] = [];
+    for (const backend of this.#all) {
+      if (wanted.has(backend.id)) continue;
+      removed.push(`${backend.id} (${backend.activeConnections} live connections stay until they close)`);
+      backend.removed = true;
+      if (backend.activeConnections === 0) this.#byId.delete(backend.id);
+    }
+    const next = definitions.map((def) => {
+      const existing = this.#byId.get(def.id);
+      if (!existing) {
+        added.push(`${def.id}=${def.host}:${def.port}`);
+        return new LiveBackend(def);
+      }
+      if (existing.removed) added.push(`${def.id}=${def.host}:${def.port} (back before its last connection closed)`);
+      existing.removed = false;
+      const fields = existing.redefine(def);
+      if (fields.length > 0) changed.push(`${def.id}: ${fields.join(', ')}`);
+      return existing;
+    });
+    this.#all.splice(0, this.#all.length, ...next);
+    for (const b of this.#all) this.#byId.set(b.id, b);
+    this.#refresh();
+    return { added, removed, changed };
   }
 
   all(): readonly Backend[] {
@@ -128,7 +207,10 @@ export class BackendPool {
   }
 
   connectionClosed(backend: Backend): void {
-    this.#live(backend).activeConnections--;
+    const live = this.#live(backend);
+    live.activeConnections--;
+    // A backend a reload removed is forgotten with its last connection.
+    if (live.removed && live.activeConnections === 0) this.#byId.delete(live.id);
   }
 
   /** Registers how to close one live connection; returns the function that unregisters it. */
@@ -154,6 +236,7 @@ export class BackendPool {
   }
 
   #refresh(): void {
+    this.#limited = this.#all.some((b) => b.maxconn > 0);
     this.#ready = Object.freeze(this.#all.filter((b) => b.state === 'ready'));
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { TetherConfig } from '../config/types.ts';
 import type { Stats } from '../stats.ts';
 import type { BackendPool, HealthCheckType } from './backend-pool.ts';
 import { probe, type ProbeSettings } from './health-probe.ts';
@@ -12,6 +13,12 @@ export interface HealthCheckSettings extends Omit<ProbeSettings, 'type'> {
   readonly fall: number;
   /** `shutdown-sessions` closes a backend's live connections when it is marked down. */
   readonly onMarkedDown: 'keep' | 'shutdown-sessions';
+}
+
+/** The checker for `config`: its settings, and each backend's own check type where it overrides them. */
+export function healthCheckerFor(pool: BackendPool, config: TetherConfig, log: Logger, stats: Stats): HealthChecker {
+  const checkType = new Map(config.backends.map((b) => [b.id, b.check ?? config.healthCheck.type]));
+  return new HealthChecker(pool, config.healthCheck, (id) => checkType.get(id) ?? 'none', log.child({ component: 'health' }), stats);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { AdminSource, BackendJson, SetStateResult } from '../admin/admin-source.ts';
 import type { ExplainResult } from '../explain.ts';
 import type { AdminState, TableQuery, TableView } from '../plugin.ts';
+import type { ReloadResult, StatusView, WorkerReload } from '../reload/reload-result.ts';
 import type { AdminOp, PrimaryMessage, WorkerMessage } from './messages.ts';
 import { mergeBackends, mergeStats, mergeTables } from './merge-views.ts';
 
@@ -12,6 +13,17 @@ export interface AdminPeer {
 
 /** How long one worker may take to answer before the request fails. */
 const ANSWER_TIMEOUT_MS = 5_000;
+/** A reload builds plugins (each create() may take up to 10 s) and binds listeners. */
+const RELOAD_TIMEOUT_MS = 30_000;
+
+/** What the primary itself does on a reload and shows in the status; the workers are asked by ClusterAdmin. */
+export interface PrimaryControl {
+  reload(trigger: string): Promise<ReloadResult>;
+  status(): StatusView;
+}
+
+/** A worker's own status, as its primary lists it. */
+export type WorkerStatus = NonNullable<StatusView['workers']>[number];
 
 interface Waiting {
   readonly resolve: (value: unknown) => void;
@@ -31,6 +43,7 @@ export class ClusterAdmin implements AdminSource {
   /** Backend states set through the API, replayed to every worker that starts afterwards. */
   readonly states = new Map<string, AdminState>();
   #nextId = 1;
+  #primary: PrimaryControl | undefined;
 
   constructor(workers: () => readonly AdminPeer[]) {
     this.#workers = workers;
@@ -86,6 +99,39 @@ export class ClusterAdmin implements AdminSource {
     return { found: true, changed: answers.some((a) => a.value.changed), ...(backend ? { backend } : {}) };
   }
 
+  /** Set by the primary: it validates a reload before the workers are asked, and owns the status. */
+  control(primary: PrimaryControl): void {
+    this.#primary = primary;
+  }
+
+  async reload(trigger = 'admin'): Promise<ReloadResult> {
+    if (!this.#primary) throw new Error('reload is not available on this balancer');
+    return this.#primary.reload(trigger);
+  }
+
+  async status(): Promise<StatusView> {
+    if (!this.#primary) throw new Error('status is not available on this balancer');
+    return { ...this.#primary.status(), workers: await this.workerStatus() };
+  }
+
+  /** Every listening worker reloads; each answers for itself (one that fails keeps its generation). */
+  async reloadWorkers(trigger: string): Promise<(WorkerReload & { readonly changes: readonly string[] })[]> {
+    const workers = this.#workers();
+    return Promise.all(workers.map(async (w) => {
+      try {
+        const r = await this.#ask<ReloadResult>(w, 'reload', { trigger }, RELOAD_TIMEOUT_MS);
+        return { worker: w.id, ok: r.ok, generation: r.generation, errors: r.errors, changes: r.changes };
+      } catch (err) {
+        return { worker: w.id, ok: false, generation: 0, errors: [(err as Error).message], changes: [] };
+      }
+    }));
+  }
+
+  async workerStatus(): Promise<WorkerStatus[]> {
+    const answers = await this.#askAll<StatusView>('status');
+    return answers.map(({ worker, value }) => ({ worker, pid: value.pid, generation: value.generation, loadedAt: value.loadedAt }));
+  }
+
   async explain(bytes: Buffer): Promise<ExplainResult> {
     const worker = this.#workers()[0];
     if (!worker) throw new Error('no worker is running');
@@ -98,13 +144,13 @@ export class ClusterAdmin implements AdminSource {
     return Promise.all(workers.map(async (w) => ({ worker: w.id, value: await this.#ask<T>(w, op, args) })));
   }
 
-  #ask<T>(worker: AdminPeer, op: AdminOp, args: Record<string, unknown>): Promise<T> {
+  #ask<T>(worker: AdminPeer, op: AdminOp, args: Record<string, unknown>, timeoutMs = ANSWER_TIMEOUT_MS): Promise<T> {
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(id);
-        reject(new Error(`worker ${worker.id} did not answer ${op} within ${ANSWER_TIMEOUT_MS} ms`));
-      }, ANSWER_TIMEOUT_MS);
+        reject(new Error(`worker ${worker.id} did not answer ${op} within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.#waiting.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, worker: worker.id });
       worker.send({ t: 'tether:admin', id, op, args });
     });

@@ -31,6 +31,10 @@ export function answerAdmin(port: IpcPort<PrimaryMessage, WorkerMessage>, source
         }
         case 'explain':
           return source.explain(Buffer.from(String(args.hex ?? ''), 'hex'));
+        case 'reload':
+          return source.reload(typeof args.trigger === 'string' ? args.trigger : undefined);
+        case 'status':
+          return source.status();
       }
     })().then(
       (result) => port.send({ t: 'tether:admin-reply', id, ok: true, result }),

@@ -25,6 +25,7 @@ export class WorkerPeers {
   readonly #port: IpcPort<PrimaryMessage, WorkerMessage>;
   readonly #log: Logger;
   readonly #channels = new Map<string, Channel>();
+  readonly #names = new WeakMap<PeerChannel, string>();
   #outbox: PeerEnvelope[] = [];
   #flushScheduled = false;
   /** seq of the last relayed batch applied here: a snapshot taken now includes everything up to it. */
@@ -61,13 +62,23 @@ export class WorkerPeers {
       if (channel[key]) throw new Error(`peers.${key} may be set only once`);
       channel[key] = value;
     };
-    return {
+    const peer: PeerChannel = {
       self: this.self,
       broadcast: (message) => this.#queue([name, message]),
       onMessage: (handler) => once('onMessage', handler),
       onSnapshotRequest: (provider) => once('provider', provider),
       onSnapshot: (handler) => once('onSnapshot', handler),
     };
+    this.#names.set(peer, name);
+    return peer;
+  }
+
+  /** Closes a channel: its plugin was retired by a reload. Messages still on their way to it are dropped. */
+  release(channel: PeerChannel): void {
+    const name = this.#names.get(channel);
+    if (name === undefined) return;
+    this.#names.delete(channel);
+    this.#channels.delete(name);
   }
 
   /**

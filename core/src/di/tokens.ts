@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { InjectionToken } from 'tsyringe';
 import type { BackendPool } from '../backend/backend-pool.ts';
-import type { HealthChecker } from '../backend/health-checker.ts';
 import type { TetherConfig } from '../config/types.ts';
 import type { ListenerRuntime } from '../pipeline/connection-pipeline.ts';
 import type { StrategyChain } from '../pipeline/strategy-chain.ts';
@@ -27,7 +26,7 @@ export const Tokens = {
   Lifetime: token<AbortController>('tether.Lifetime'),
   Registry: token<PluginRegistry>('tether.PluginRegistry'),
   BackendPool: token<BackendPool>('tether.BackendPool'),
-  HealthChecker: token<HealthChecker>('tether.HealthChecker'),
+  /** The first generation's chains (a reload replaces them: ask the server for the running ones). */
   ExtractorChain: token<readonly Named<Extractor>[]>('tether.ExtractorChain'),
   StrategyChain: token<StrategyChain>('tether.StrategyChain'),
   SinkChain: token<readonly Named<Sink>[]>('tether.SinkChain'),

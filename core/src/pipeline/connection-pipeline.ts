@@ -46,6 +46,11 @@ export interface ListenerRuntime {
   readonly transports: readonly Named<Transport>[];
 }
 
+/** Hands out connection ids, process-unique across configuration reloads. */
+export interface ConnectionIds {
+  next(): number;
+}
+
 export interface PipelineDeps {
   readonly config: TetherConfig;
   readonly log: Logger;
@@ -54,6 +59,7 @@ export interface PipelineDeps {
   readonly extractors: readonly Named<Extractor>[];
   readonly strategies: StrategyChain;
   readonly sinks: readonly Named<Sink>[];
+  readonly ids: ConnectionIds;
 }
 
 /**
@@ -64,7 +70,9 @@ export interface PipelineDeps {
 export class ConnectionPipeline {
   readonly #deps: PipelineDeps;
   readonly #sweeper: IdleSweeper;
-  #nextId = 1;
+  /** Connections accepted and not yet spliced or rejected: a reload retires the old generation's plugins once this is 0. */
+  #pending = 0;
+  #idle: (() => void) | undefined;
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
@@ -73,7 +81,8 @@ export class ConnectionPipeline {
 
   handle(raw: Socket, listener: ListenerRuntime): Observable<void> {
     const { config, stats } = this.#deps;
-    const id = this.#nextId++;
+    const id = this.#deps.ids.next();
+    this.#pending++;
     let child: Logger | undefined;
     const log: ConnLog = () => (child ??= this.#deps.log.child({ conn: id }));
     const facts = factsOf(raw, listener.name);
@@ -211,11 +220,38 @@ export class ConnectionPipeline {
     // `done` above runs on a later close event, by which time `untrack` exists.
     const untrack = pool.track(backend, () => abort('backend_marked_down'));
     if (this.#deps.log.isLevelEnabled('debug')) log().debug({ backend: backend.id, strategy }, 'spliced');
+    this.#settled();
+  }
+
+  /** Resolves once every connection accepted so far is spliced or rejected, or after `maxWaitMs`. */
+  whenIdle(maxWaitMs: number): Promise<void> {
+    if (this.#pending === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, maxWaitMs);
+      timer.unref();
+      const previous = this.#idle;
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#idle = () => {
+        previous?.();
+        done();
+      };
+    });
+  }
+
+  #settled(): void {
+    if (--this.#pending > 0 || !this.#idle) return;
+    const idle = this.#idle;
+    this.#idle = undefined;
+    idle();
   }
 
 
   #reject(client: Socket, facts: ConnFacts, err: unknown, log: ConnLog): void {
     const { stats } = this.#deps;
+    this.#settled();
     const reason = err instanceof ConnectionError ? err.reason : isReset(err) ? 'client_reset' : 'internal_error';
     stats.inc('connections_rejected');
     stats.inc(`rejected_${reason}`);

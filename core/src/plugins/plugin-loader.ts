@@ -3,7 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import convict from 'convict';
 import type { Logger } from 'pino';
-import type { ChainCondition, ChainEntry } from '../config/types.ts';
+import type { ChainCondition } from '../config/types.ts';
 import { describe, PluginError } from '../errors.ts';
 import type { Stats } from '../stats.ts';
 import type { Backend, Extractor, PeerChannel, PluginContext, PluginKind, Sink, Strategy, TetherPlugin, Transport } from '../plugin.ts';
@@ -19,7 +19,7 @@ export interface Named<T> {
   readonly when?: ChainCondition;
 }
 
-interface Products {
+export interface Products {
   transport: Transport;
   extractor: Extractor;
   strategy: Strategy;
@@ -36,6 +36,8 @@ export interface LoaderContext {
   readonly backends: readonly Backend[];
   /** With several workers: opens the peer channel of one chain entry (see PeerChannel). */
   readonly peers?: (channel: string) => PeerChannel;
+  /** Closes a channel `peers` opened, once its product is retired by a reload. */
+  readonly releasePeers?: (channel: PeerChannel) => void;
 }
 
 /** Imports a plugin module (a path or a package name) and registers every plugin it exports. */
@@ -66,28 +68,24 @@ export async function importPluginModule(specifier: string, ctx: Pick<LoaderCont
   return plugins;
 }
 
-/** Builds one chain (extractors, strategies or sinks) in config order. */
-export async function buildChain<K extends PluginKind>(kind: K, entries: readonly ChainEntry[], ctx: LoaderContext): Promise<Named<Products[K]>[]> {
-  const chain: Named<Products[K]>[] = [];
-  for (const [index, entry] of entries.entries()) {
-    const plugin = await resolvePlugin(kind, entry.use, ctx);
-    const options = validateOptions(plugin, entry.options);
-    const context: PluginContext = {
-      log: ctx.log.child({ plugin: plugin.name }),
-      stats: ctx.stats.scope(plugin.name.replace(/[^a-zA-Z0-9]+/g, '_')),
-      now: ctx.now,
-      signal: ctx.signal,
-      backends: ctx.backends,
-      ...(ctx.peers ? { peers: ctx.peers(`${kind}:${index}:${plugin.name}`) } : {}),
-    };
-    const product = await withTimeout(Promise.resolve().then(() => plugin.create(context, options as never)), plugin.name);
-    chain.push({ name: plugin.name, product: product as Products[K], when: entry.when ?? 'always' });
-    ctx.log.debug({ plugin: plugin.name, kind }, 'plugin created');
-  }
-  return chain;
+/**
+ * Runs a plugin's `create` with its context: a child logger and a counter scope named after it,
+ * and, on a reload that replaces an earlier product of the same plugin, that product as `previous`.
+ */
+export async function createProduct(plugin: TetherPlugin, options: Record<string, unknown>, ctx: LoaderContext, extra: { readonly peers?: PeerChannel | undefined; readonly previous?: unknown }): Promise<unknown> {
+  const context: PluginContext = {
+    log: ctx.log.child({ plugin: plugin.name }),
+    stats: ctx.stats.scope(plugin.name.replace(/[^a-zA-Z0-9]+/g, '_')),
+    now: ctx.now,
+    signal: ctx.signal,
+    backends: ctx.backends,
+    ...(extra.peers ? { peers: extra.peers } : {}),
+    ...(extra.previous !== undefined ? { previous: extra.previous } : {}),
+  };
+  return withTimeout(Promise.resolve().then(() => plugin.create(context, options as never)), plugin.name);
 }
 
-async function resolvePlugin(kind: PluginKind, use: string, ctx: LoaderContext): Promise<TetherPlugin> {
+export async function resolvePlugin(kind: PluginKind, use: string, ctx: LoaderContext): Promise<TetherPlugin> {
   let plugin = ctx.registry.get(use);
   if (!plugin) {
     let loaded: TetherPlugin[];

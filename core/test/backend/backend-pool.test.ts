@@ -94,3 +94,76 @@ describe('BackendPool', () => {
     expect(pool.available()).toEqual([]);
   });
 });
+
+describe('BackendPool.apply (a configuration reload)', () => {
+  it('adds new backends in configuration order, and the array plugins hold sees them', () => {
+    const pool = new BackendPool([def('a'), def('c')]);
+    const held = pool.all();
+    const changes = pool.apply([def('a'), def('b', { port: 2 }), def('c')]);
+    expect(changes).toEqual({ added: ['b=127.0.0.1:2'], removed: [], changed: [] });
+    expect(ids(held)).toEqual(['a', 'b', 'c']);
+    expect(ids(pool.available())).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a removed backend is offered to nobody at once; its live connections keep it until the last closes', () => {
+    const pool = new BackendPool([def('a'), def('b')]);
+    const b = pool.get('b')!;
+    pool.connectionOpened(b);
+    pool.connectionOpened(b);
+    expect(pool.apply([def('a')]).removed).toEqual(['b (2 live connections stay until they close)']);
+    expect(ids(pool.all())).toEqual(['a']);
+    expect(ids(pool.available())).toEqual(['a']);
+    // Connections spliced before the reload still find it (their close is counted on it).
+    expect(pool.get('b')).toBe(b);
+    pool.connectionClosed(b);
+    expect(pool.get('b')?.activeConnections).toBe(1);
+    pool.connectionClosed(b);
+    expect(pool.get('b')).toBeUndefined();
+  });
+
+  it('a backend removed and added back before its last connection closed is the same backend again', () => {
+    const pool = new BackendPool([def('a'), def('b')]);
+    const b = pool.get('b')!;
+    pool.connectionOpened(b);
+    pool.apply([def('a')]);
+    expect(pool.apply([def('a'), def('b')]).added).toEqual(['b=127.0.0.1:1000 (back before its last connection closed)']);
+    expect(pool.get('b')).toBe(b);
+    expect(b.activeConnections).toBe(1);
+    expect(ids(pool.available())).toEqual(['a', 'b']);
+  });
+
+  it('address, PROXY version, maxconn and connect timeout follow the configuration', () => {
+    const pool = new BackendPool([def('a', { port: 1, maxconn: 0 })]);
+    const changes = pool.apply([def('a', { host: '127.0.0.2', port: 2, sendProxy: 'v2', maxconn: 1, connectTimeoutMs: 300 })]);
+    expect(changes.changed).toEqual(['a: host 127.0.0.1 → 127.0.0.2, port 1 → 2, sendProxy none → v2, maxconn 0 → 1, connectTimeoutMs undefined → 300']);
+    const a = pool.get('a')!;
+    expect([a.host, a.port, a.sendProxy, a.maxconn, pool.connectTimeout(a, 5000)]).toEqual(['127.0.0.2', 2, 'v2', 1, 300]);
+    // maxconn now limits what is offered.
+    pool.connectionOpened(a);
+    expect(pool.available()).toEqual([]);
+  });
+
+  it('a state set by the operator stays through a reload that does not change the configured state, and yields to one that does', () => {
+    const pool = new BackendPool([def('a'), def('b')]);
+    pool.setAdminState('a', 'drain');
+    expect(pool.apply([def('a'), def('b')]).changed).toEqual([]);
+    expect(pool.get('a')?.state).toBe('drain');
+    expect(pool.apply([def('a', { state: 'maint' }), def('b')]).changed).toEqual(['a: state drain → maint']);
+    expect(pool.get('a')?.state).toBe('maint');
+  });
+
+  it('a weight changed in the configuration is applied; an unchanged one leaves the running weight alone', () => {
+    const pool = new BackendPool([def('a', { weight: 2 })]);
+    expect(pool.apply([def('a', { weight: 2 })]).changed).toEqual([]);
+    expect(pool.apply([def('a', { weight: 5 })]).changed).toEqual(['a: weight 2 → 5']);
+    expect(pool.get('a')?.weight).toBe(5);
+  });
+
+  it('health verdicts of the backends that stay are kept', () => {
+    const pool = new BackendPool([def('a'), def('b')]);
+    pool.setHealthy('a', false);
+    pool.apply([def('a'), def('b'), def('c')]);
+    expect(pool.get('a')?.state).toBe('down');
+    expect(ids(pool.available())).toEqual(['b', 'c']);
+  });
+});

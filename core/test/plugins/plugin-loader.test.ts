@@ -6,7 +6,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { PluginError } from '../../src/errors.ts';
 import { createLogger } from '../../src/logger.ts';
 import { ABSTAIN, PLUGIN_API_VERSION, type PluginContext, type TetherPlugin } from '../../src/plugin.ts';
-import { buildChain, importPluginModule, validateOptions, type LoaderContext } from '../../src/plugins/plugin-loader.ts';
+import { importPluginModule, validateOptions, type LoaderContext } from '../../src/plugins/plugin-loader.ts';
+import { buildChain } from '../../src/plugins/plugin-instances.ts';
 import { PluginRegistry } from '../../src/plugins/plugin-registry.ts';
 import { Stats } from '../../src/stats.ts';
 
@@ -184,7 +185,10 @@ describe('buildChain', () => {
     expect(seen.map((s) => [s.name, s.options])).toEqual([['b', { weight: 5 }], ['acme:geo-fence', { weight: 1 }]]);
     const geo = seen[1]!.ctx;
     expect(geo.now()).toBe(1234);
-    expect(geo.signal).toBe(ctx.signal);
+    // Its own lifetime, which also ends with the balancer's.
+    expect(geo.signal.aborted).toBe(false);
+    ctx.controller.abort();
+    expect(geo.signal.aborted).toBe(true);
     expect(geo.log.bindings()).toMatchObject({ plugin: 'acme:geo-fence' });
     // Counter names are snake_case and prefixed with the plugin name, punctuation folded to `_`.
     geo.stats.inc('hits');

@@ -1,67 +1,45 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
+import { FileWatcher } from '@tether/core';
 
-export type ReloadTrigger = 'SIGHUP' | 'file change';
+/** `reload`: Tether reloaded its configuration (SIGHUP, `tether reload`) and kept this plugin; `file change`: a watched file changed. */
+export type ReloadTrigger = 'reload' | 'file change';
 
 export interface ReloaderOptions {
   /** The files whose change should reload (certificates, keys, CA bundles): absolute paths. */
   readonly files: readonly string[];
-  /** Watch the files; false reloads on SIGHUP only. */
+  /** Watch the files; false reloads only with Tether's configuration reload. */
   readonly watch: boolean;
   /** Quiet time after the last file event before reloading: a certificate and its key are rarely written at the same instant. */
   readonly debounceMs: number;
-  /** Stops everything when aborted (Tether shutting down). */
+  /** Stops everything when aborted (the product is retired or Tether stops). */
   readonly signal: AbortSignal;
   readonly reload: (trigger: ReloadTrigger) => void;
-  /** Told when a directory cannot be watched; SIGHUP still works. */
+  /** Told when a directory cannot be watched; a configuration reload still works. */
   readonly onWatchError?: (dir: string, err: Error) => void;
 }
 
 /**
- * Calls `reload` on SIGHUP and, debounced, when one of the files changes. It watches the files'
- * directories rather than the files: certificate tools replace a file by renaming a new one over
- * it (certbot, Kubernetes secret volumes swap a symlink), after which a watch on the old file
- * would never fire again. Events for other files of the directory pass through too; the reload
- * itself notices when nothing changed. Nothing here keeps the process alive.
+ * Calls `reload` when one of the files changes (debounced, through core's FileWatcher, which
+ * watches the directories so that renamed-over files are seen) and when Tether's configuration
+ * reload keeps the plugin (`reloadNow`, from the product's `reload` hook). SIGHUP is Tether's:
+ * it reloads the whole configuration, and with it these files.
  */
 export class Reloader {
   readonly #options: ReloaderOptions;
-  readonly #watchers: FSWatcher[] = [];
-  #timer: NodeJS.Timeout | undefined;
-  #closed = false;
-  readonly #onSighup = (): void => this.#options.reload('SIGHUP');
+  readonly #watcher: FileWatcher | undefined;
 
   constructor(options: ReloaderOptions) {
     this.#options = options;
-    process.on('SIGHUP', this.#onSighup);
-    options.signal.addEventListener('abort', () => this.close(), { once: true });
-    if (options.watch) this.#watch();
+    this.#watcher = options.watch
+      ? new FileWatcher({ files: options.files, debounceMs: options.debounceMs, signal: options.signal, changed: () => options.reload('file change'), ...(options.onWatchError ? { onError: options.onWatchError } : {}) })
+      : undefined;
+  }
+
+  /** Tether reloaded its configuration and kept this plugin: read the files again. */
+  reloadNow(): void {
+    if (!this.#options.signal.aborted) this.#options.reload('reload');
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    process.off('SIGHUP', this.#onSighup);
-    clearTimeout(this.#timer);
-    for (const w of this.#watchers.splice(0)) w.close();
-  }
-
-  #watch(): void {
-    for (const dir of new Set(this.#options.files.map((f) => dirname(f)))) {
-      try {
-        const watcher = watch(dir, { persistent: false }, () => this.#schedule());
-        watcher.on('error', (err) => this.#options.onWatchError?.(dir, err));
-        this.#watchers.push(watcher);
-      } catch (err) {
-        this.#options.onWatchError?.(dir, err as Error);
-      }
-    }
-  }
-
-  #schedule(): void {
-    if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#options.reload('file change'), this.#options.debounceMs);
-    this.#timer.unref();
+    this.#watcher?.close();
   }
 }

@@ -41,7 +41,7 @@ const certificateList = (value: unknown): void => {
 
 /**
  * TLS termination on a listener: certificates chosen by SNI, optional client certificates
- * (mutual TLS), a bounded handshake, reload on SIGHUP and on file change. Fills `facts.tls` for
+ * (mutual TLS), a bounded handshake, reload with Tether's configuration reload (SIGHUP, tether reload) and on file change. Fills `facts.tls` for
  * the extractors and sinks that follow (`cert-cn` keys clients by their certificate).
  */
 export const tlsTransport = defineTransport<TlsOptions>({
@@ -49,7 +49,7 @@ export const tlsTransport = defineTransport<TlsOptions>({
   kind: 'transport',
   apiVersion: PLUGIN_API_VERSION,
   version: '0.1.0',
-  description: 'TLS termination: certificates by SNI, mutual TLS, reload on SIGHUP or file change.',
+  description: 'TLS termination: certificates by SNI, mutual TLS, reload on configuration reload (SIGHUP) or file change.',
   options: {
     cert: { doc: 'Certificate file (PEM; the leaf first, then intermediates): the default certificate. Relative paths start in the directory Tether was started in.', format: String, default: '' },
     key: { doc: 'Private key file (PEM) of cert.', format: String, default: '' },
@@ -62,7 +62,7 @@ export const tlsTransport = defineTransport<TlsOptions>({
     ciphers: { doc: 'OpenSSL cipher list (TLS 1.2 ciphers and TLS 1.3 suites); empty keeps Node\'s defaults.', format: String, default: '' },
     alpn: { doc: 'ALPN protocols to offer, in preference order (e.g. ["mqtt"]); empty negotiates none. A client that offers only others is refused.', format: stringList, default: [] },
     handshakeTimeout: { doc: 'Time a client has from connecting to a finished handshake.', format: duration, default: '10s' },
-    watch: { doc: 'Reload when a certificate, key or CA file changes (SIGHUP always reloads).', format: Boolean, default: true },
+    watch: { doc: 'Reload when a certificate, key or CA file changes (a configuration reload, SIGHUP or tether reload, always reloads).', format: Boolean, default: true },
     watchDebounce: { doc: 'Quiet time after a file change before reloading, so a certificate and its key can both be written.', format: duration, default: '500ms' },
   },
   create(ctx, options) {
@@ -94,7 +94,7 @@ export const tlsTransport = defineTransport<TlsOptions>({
       debounceMs: durationMs(options.watchDebounce),
       signal: ctx.signal,
       reload,
-      onWatchError: (dir, err) => ctx.log.warn({ dir, err: err.message }, 'cannot watch TLS files for changes; reload with SIGHUP'),
+      onWatchError: (dir, err) => ctx.log.warn({ dir, err: err.message }, 'cannot watch TLS files for changes; reload with SIGHUP or tether reload'),
     });
 
     const timeoutMs = durationMs(options.handshakeTimeout);
@@ -107,6 +107,7 @@ export const tlsTransport = defineTransport<TlsOptions>({
         ctx.stats.inc('handshakes');
         return tls;
       },
+      reload: () => reloader.reloadNow(),
       close: () => reloader.close(),
     };
   },

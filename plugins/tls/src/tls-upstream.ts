@@ -71,7 +71,7 @@ export const tlsUpstream = defineSink<TlsUpstreamOptions>({
       default: {},
     },
     handshakeTimeout: { doc: 'Time the TLS handshake with a broker may take.', format: duration, default: '10s' },
-    watch: { doc: 'Reload when a CA, certificate or key file changes (SIGHUP always reloads).', format: Boolean, default: true },
+    watch: { doc: 'Reload when a CA, certificate or key file changes (a configuration reload, SIGHUP or tether reload, always reloads).', format: Boolean, default: true },
     watchDebounce: { doc: 'Quiet time after a file change before reloading.', format: duration, default: '500ms' },
   },
   create(ctx, options) {
@@ -95,19 +95,21 @@ export const tlsUpstream = defineSink<TlsUpstreamOptions>({
       ctx.stats.inc('reloads');
       ctx.log.info({ trigger }, 'tls-upstream certificates reloaded; new connections use them');
     };
-    // The Sink contract has no close(); Tether's shutdown signal stops the reloader. Without
-    // TLS backends there is nothing to reload, and SIGHUP keeps its usual meaning.
-    if (current.size > 0) new Reloader({
+    // Without TLS backends there is nothing to reload. The product's signal (retired by a reload,
+    // or Tether stopping) stops the reloader.
+    const reloader = current.size === 0 ? undefined : new Reloader({
       files: current.files(),
       watch: options.watch,
       debounceMs: durationMs(options.watchDebounce),
       signal: ctx.signal,
       reload,
-      onWatchError: (dir, err) => ctx.log.warn({ dir, err: err.message }, 'cannot watch tls-upstream files for changes; reload with SIGHUP'),
+      onWatchError: (dir, err) => ctx.log.warn({ dir, err: err.message }, 'cannot watch tls-upstream files for changes; reload with SIGHUP or tether reload'),
     });
 
     const timeoutMs = durationMs(options.handshakeTimeout);
     return {
+      reload: () => reloader?.reloadNow(),
+      close: () => reloader?.close(),
       async attach(_conn, backend, upstream) {
         const tls = current.get(backend.id);
         if (!tls) return upstream;

@@ -33,19 +33,18 @@ function setup(watch: boolean, debounceMs = 100): { dir: string; file: string; t
 }
 
 describe('Reloader', () => {
-  it('reloads on SIGHUP, and no longer after close', () => {
+  it('reloads when Tether reloads its configuration; never on SIGHUP itself (Tether owns it)', () => {
     const { triggers, reloader } = setup(false);
     process.emit('SIGHUP', 'SIGHUP');
-    expect(triggers).toEqual(['SIGHUP']);
-    reloader.close();
-    process.emit('SIGHUP', 'SIGHUP');
-    expect(triggers).toEqual(['SIGHUP']);
+    expect(triggers).toEqual([]);
+    reloader.reloadNow();
+    expect(triggers).toEqual(['reload']);
   });
 
-  it('stops when Tether\'s lifetime ends', () => {
-    const { triggers, lifetime } = setup(false);
+  it('stops when its lifetime ends (retired by a reload, or Tether stopping)', () => {
+    const { triggers, lifetime, reloader } = setup(true, 20);
     lifetime.abort();
-    process.emit('SIGHUP', 'SIGHUP');
+    reloader.reloadNow();
     expect(triggers).toEqual([]);
   });
 

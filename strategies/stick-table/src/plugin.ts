@@ -1,9 +1,25 @@
-import { ABSTAIN, defineStrategy, parseDuration, PLUGIN_API_VERSION, selected, type Backend } from '@tether/core';
-import { syncAcrossWorkers } from './peer-sync.ts';
+import { ABSTAIN, defineStrategy, parseDuration, PLUGIN_API_VERSION, selected, type Backend, type Strategy } from '@tether/core';
+import { syncAcrossWorkers, type PeerSync } from './peer-sync.ts';
 import { StickTable } from './stick-table.ts';
 
 /** Tables created so far: each marks the connections it counted under its own attribute key. */
 let instances = 0;
+
+/**
+ * What a stick table hands to the product that replaces it on a reload (its options changed): the
+ * entries, and the peer sync in use. Both products share it, so a connection spliced before the
+ * reload and closed after it releases its entry in the one table, through the current sync.
+ */
+interface Shared {
+  readonly table: StickTable;
+  sync: PeerSync | undefined;
+}
+
+const SHARED = Symbol('stick-table.shared');
+
+function sharedOf(previous: unknown): Shared | undefined {
+  return previous && typeof previous === 'object' ? (previous as { [SHARED]?: Shared })[SHARED] : undefined;
+}
 
 export interface StickTableConfig {
   size: number;
@@ -45,19 +61,25 @@ export const stickTable = defineStrategy<StickTableConfig>({
     // instance: two stick tables in one chain must not release each other's entries).
     const STORED = `stick-table:stored:${++instances}`;
     const expireMs = parseDuration(options.expire)!;
-    const table = new StickTable({ size: options.size, expireMs, keyLength: options.keyLength, now: ctx.now });
+    const settings = { size: options.size, expireMs, keyLength: options.keyLength, now: ctx.now };
+    // A reload that changed this table's options: take the entries over instead of starting empty.
+    const adopted = sharedOf(ctx.previous);
+    adopted?.table.reconfigure(settings);
+    const shared: Shared = adopted ?? { table: new StickTable(settings), sync: undefined };
+    const { table } = shared;
     const timer = setInterval(() => table.sweep(), Math.min(Math.max(expireMs / 10, 1000), 60_000));
     timer.unref();
     ctx.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
     // With several workers: learns, disconnects and live keys are shared (peer-sync.ts).
-    const sync = ctx.peers
+    shared.sync = ctx.peers
       ? syncAcrossWorkers({ peers: ctx.peers, table, mode: options.mode, expireMs, now: ctx.now, signal: ctx.signal, log: ctx.log })
       : undefined;
     const findReady = (id: string, backends: readonly Backend[]): Backend | undefined => {
       for (const b of backends) if (b.id === id) return b;
       return undefined;
     };
-    return {
+    const product: Strategy & { [SHARED]: Shared } = {
+      [SHARED]: shared,
       select(conn, backends) {
         if (!conn.key) return ABSTAIN;
         const key = table.normalize(conn.key);
@@ -86,14 +108,14 @@ export const stickTable = defineStrategy<StickTableConfig>({
         }
         if (table.store(key, backend)) {
           conn.attributes.set(STORED, true);
-          sync?.learned(key, backend.id, previous !== backend.id);
+          shared.sync?.learned(key, backend.id, previous !== backend.id);
         } else ctx.stats.inc('full');
       },
       onClosed(conn, backend) {
         if (!conn.key || !conn.attributes.get(STORED)) return;
         const key = table.normalize(conn.key);
         table.release(key);
-        sync?.closed(key, backend.id);
+        shared.sync?.closed(key, backend.id);
       },
       table: (limit, query) => table.view('stick-table', { ...query, ...(limit !== undefined ? { limit } : {}) }),
       // Operator edits. With several workers the primary applies them on every worker's copy.
@@ -103,5 +125,6 @@ export const stickTable = defineStrategy<StickTableConfig>({
       deleteEntry: (key) => table.delete(table.normalize(key)),
       clearEntries: (backendId) => table.clear(backendId),
     };
+    return product;
   },
 });

@@ -28,7 +28,7 @@ const SWEEP_BATCH = 10_000;
 export class StickTable {
   readonly #idle = new Map<string, Entry>();
   readonly #busy = new Map<string, Entry>();
-  readonly #options: StickTableOptions;
+  #options: StickTableOptions;
   #evicted = 0;
 
   constructor(options: StickTableOptions) {
@@ -41,6 +41,30 @@ export class StickTable {
 
   get evicted(): number {
     return this.#evicted;
+  }
+
+  /**
+   * Takes new options (a configuration reload changed them) and keeps the entries: a smaller
+   * `size` evicts idle entries, least recently used first; a shorter `keyLength` truncates the
+   * keys (entries that then collide keep the most recently seen); a longer one leaves the stored,
+   * shorter keys as they are (those clients miss once, and are learned again under the full key).
+   */
+  reconfigure(options: StickTableOptions): void {
+    const shorter = options.keyLength < this.#options.keyLength;
+    this.#options = options;
+    if (shorter) {
+      for (const map of [this.#idle, this.#busy]) {
+        for (const [key, e] of [...map]) {
+          const cut = this.normalize(key);
+          if (cut === key) continue;
+          map.delete(key);
+          const kept = map.get(cut);
+          const winner = !kept || kept.lastSeen < e.lastSeen ? e : kept;
+          map.set(cut, kept ? { ...winner, use: e.use + kept.use } : e);
+        }
+      }
+    }
+    while (this.size > options.size && this.#evictOne());
   }
 
   /** Truncates like HAProxy's `len`: longer keys share the entry of their prefix. */

@@ -234,3 +234,51 @@ describe('stick-table operator edits (tether table set / delete / clear)', () =>
     expect(entries()).toEqual([]);
   });
 });
+
+describe('stick-table across a configuration reload that changes its options (ctx.previous)', () => {
+  async function successor(previous: Strategy, options: Record<string, unknown>) {
+    const stats = new Stats();
+    const lifetime = new AbortController();
+    lifetimes.push(lifetime);
+    const ctx = { log: createLogger('silent'), stats: stats.scope('stick_table'), now: () => 5_000_000, signal: lifetime.signal, backends: [], previous };
+    const strategy: Strategy = await stickTable.create(ctx, validateOptions(stickTable, options) as never);
+    return { strategy, entries: () => (strategy.table!() as TableView).entries, lifetime };
+  }
+
+  it('keeps every entry, and a connection spliced before the reload releases its entry when it closes after it', async () => {
+    const old = await make({ size: 100 });
+    const live = conn('live');
+    await connectVia(old.strategy, live, [A], A);
+    const idle = conn('idle');
+    await connectVia(old.strategy, idle, [B], B);
+    old.strategy.onClosed!(idle, B);
+    const next = await successor(old.strategy, { size: 200 });
+    old.lifetime.abort(); // the old product is retired once the new one is in place
+    expect(next.entries().map((e) => [e.key, e.backend, e.use])).toEqual([['idle', 'b', 0], ['live', 'a', 1]]);
+    expect((next.strategy.table!() as TableView).size).toBe(200);
+    expect(await next.strategy.select(conn('idle'), BOTH)).toEqual({ kind: 'selected', backend: B, remembered: true });
+    // The old chain is still the one that closes connections it spliced.
+    old.strategy.onClosed!(live, A);
+    expect(next.entries().find((e) => e.key === 'live')?.use).toBe(0);
+  });
+
+  it('a smaller size evicts idle entries, least recently used first; entries in use stay', async () => {
+    const old = await make({ size: 10 });
+    for (const key of ['k1', 'k2', 'k3']) {
+      const c = conn(key);
+      await connectVia(old.strategy, c, [A], A);
+      old.strategy.onClosed!(c, A);
+    }
+    await connectVia(old.strategy, conn('busy'), [A], A);
+    const next = await successor(old.strategy, { size: 2 });
+    expect(next.entries().map((e) => e.key)).toEqual(['k3', 'busy']);
+  });
+
+  it('a shorter keyLength truncates the stored keys, so clients keep matching', async () => {
+    const old = await make({ keyLength: 20 });
+    await connectVia(old.strategy, conn('device-0001-abcdef'), [B], B);
+    const next = await successor(old.strategy, { keyLength: 6 });
+    expect(next.entries().map((e) => e.key)).toEqual(['device']);
+    expect(await next.strategy.select(conn('device-0001-abcdef'), BOTH)).toEqual({ kind: 'selected', backend: B, remembered: true });
+  });
+});
