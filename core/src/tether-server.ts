@@ -260,6 +260,12 @@ export class TetherServer {
       await retire(built.created, this.#deps.log, this.#deps.loader.releasePeers);
       return this.#failed(trigger, errorLines(err));
     }
+    // Stopped while the reload was being prepared: what it made goes, nothing is swapped in.
+    if (this.#closed) {
+      await Promise.all([listeners.rollback(), admin.rollback()]);
+      await retire(built.created, this.#deps.log, this.#deps.loader.releasePeers);
+      return this.#failed(trigger, ['the balancer is stopping']);
+    }
     // From here on nothing can fail: the new generation goes in as one.
     const diff = diffConfig(old.config, config);
     // What only a restart applies keeps its running value, so the next reload still reports it.
@@ -309,10 +315,10 @@ export class TetherServer {
   }
 
   /** Binds the admin API for `config` when its address is new; commit closes the one it replaces. */
-  async #prepareAdmin(config: TetherConfig): Promise<{ commit(): string[] }> {
+  async #prepareAdmin(config: TetherConfig): Promise<{ commit(): string[]; rollback(): Promise<void> }> {
     const before = this.#generation.config.admin;
     const same = this.#admin && config.admin && before && before.host === config.admin.host && before.port === config.admin.port;
-    if (same || (!config.admin && !this.#admin)) return { commit: () => [] };
+    if (same || (!config.admin && !this.#admin)) return { commit: () => [], rollback: async () => {} };
     let next: AdminServer | undefined;
     let address: HostPort | undefined;
     if (config.admin) {
@@ -329,6 +335,7 @@ export class TetherServer {
         void old.close();
         return [address ? `admin API moved ${formatHostPort(oldAddress!)} → ${formatHostPort(address)}` : `admin API on ${formatHostPort(oldAddress!)} closed`];
       },
+      rollback: async () => next?.close(),
     };
   }
 
