@@ -92,8 +92,9 @@ export class TetherServer {
         this.#bound.set(listenerConfig.name, typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : listenerConfig.address);
       }
       if (config.admin) {
-        this.#admin = new AdminServer({ log, source: localAdminSource({ ...this.#deps, explain: (bytes) => this.explain(bytes) }) });
-        this.#adminAddress = await this.#admin.start(config.admin);
+        const { listen: address, token, hosts } = config.admin;
+        this.#admin = new AdminServer({ log, source: localAdminSource({ ...this.#deps, explain: (bytes) => this.explain(bytes) }), token, hosts });
+        this.#adminAddress = await this.#admin.start(address);
       }
     } catch (err) {
       await this.close();

@@ -50,8 +50,8 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
   try {
     readiness = await supervisor.start();
     if (config.admin) {
-      admin = new AdminServer({ log, source: supervisor.admin });
-      const bound = await admin.start(config.admin);
+      admin = new AdminServer({ log, source: supervisor.admin, token: config.admin.token, hosts: config.admin.hosts });
+      const bound = await admin.start(config.admin.listen);
       readiness = { ...readiness, admin: `http://${formatHostPort(bound)}` };
     }
   } catch (err) {

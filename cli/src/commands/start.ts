@@ -1,8 +1,9 @@
 import cluster from 'node:cluster';
 import { createLogger, createTether, formatHostPort, loadConfig, type Logger, type TetherConfig } from '@tether/core';
 import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
-import { configSources, CONFIG_FLAGS, parse } from '../args.ts';
+import { configSources, CONFIG_FLAGS, parseCommand } from '../args.ts';
 import { builtinRegistry } from '../builtins.ts';
+import { COMMAND_USAGE } from '../usage.ts';
 import { startPrimary } from './start-primary.ts';
 import { startWorker } from './start-worker.ts';
 
@@ -12,7 +13,9 @@ import { startWorker } from './start-worker.ts';
  * and forks the workers, which run this same command and land in start-worker.ts.
  */
 export async function start(argv: string[]): Promise<void> {
-  const { values } = parse(argv, CONFIG_FLAGS);
+  const args = parseCommand(argv, COMMAND_USAGE.start, CONFIG_FLAGS);
+  if (!args) return;
+  const { values } = args;
   const config: TetherConfig = loadConfig(configSources(values));
   if (cluster.isWorker) return startWorker(config);
   const log = createLogger(config.log.level);
