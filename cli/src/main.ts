@@ -1,40 +1,55 @@
-import { TetherError } from '@tether/core';
-import { UsageError } from './args.ts';
-import { backendList, backendSet } from './commands/backend.ts';
-import { explainCommand } from './commands/explain.ts';
-import { pluginsCommand } from './commands/plugins.ts';
-import { start } from './commands/start.ts';
-import { tableClear, tableDelete, tableSet, tableShow } from './commands/table.ts';
-import { validate } from './commands/validate.ts';
+import { UsageError, wantsHelp } from './args.ts';
 import { quietOnClosedPipe } from './output.ts';
 import { COMMAND_USAGE, USAGE, type Command } from './usage.ts';
 
 type Run = (argv: string[]) => Promise<void>;
 
-/** A command with subcommands (`tether table set …`): its usage, and each subcommand's runner. */
+/**
+ * A command: its usage text, and how to load its runner. Runners are imported only when they run,
+ * so `--help` answers at once and `tether table set` does not load the balancer's brokers. A
+ * command without `usage` prints its own (bench network: its defaults come from @tether/bench).
+ */
+interface Leaf {
+  readonly usage?: Command;
+  readonly load: () => Promise<Run>;
+}
+
+/** A command with subcommands (`tether table set …`). */
 interface Group {
   readonly usage: Command;
-  readonly subcommands: Readonly<Record<string, Run>>;
+  readonly subcommands: Readonly<Record<string, Leaf>>;
 }
 
 /**
- * Every command. A new one is a line here and a usage text in usage.ts; its runner parses its
- * arguments with `parseCommand` (which answers -h/--help before anything starts).
+ * Every command. A new one is an entry here and a usage text in usage.ts; its runner parses its
+ * arguments with `parseCommand` (which also answers -h/--help when the command is run directly).
  */
-const COMMANDS: Readonly<Record<string, Run | Group>> = {
-  start,
-  validate,
-  explain: explainCommand,
-  plugins: pluginsCommand,
-  table: { usage: 'table', subcommands: { show: tableShow, set: tableSet, delete: tableDelete, clear: tableClear } },
-  backend: { usage: 'backend', subcommands: { list: backendList, set: backendSet } },
-  // Loaded on demand: the benchmarks (simulator, load generator, reports, their wasm hash) are not
-  // part of the balancer, and `start` runs again in every cluster worker.
+const COMMANDS: Readonly<Record<string, Leaf | Group>> = {
+  start: { usage: 'start', load: async () => (await import('./commands/start.ts')).start },
+  validate: { usage: 'validate', load: async () => (await import('./commands/validate.ts')).validate },
+  explain: { usage: 'explain', load: async () => (await import('./commands/explain.ts')).explainCommand },
+  plugins: { usage: 'plugins', load: async () => (await import('./commands/plugins.ts')).pluginsCommand },
+  table: {
+    usage: 'table',
+    subcommands: {
+      show: { usage: 'table show', load: async () => (await import('./commands/table.ts')).tableShow },
+      set: { usage: 'table set', load: async () => (await import('./commands/table.ts')).tableSet },
+      delete: { usage: 'table delete', load: async () => (await import('./commands/table.ts')).tableDelete },
+      clear: { usage: 'table clear', load: async () => (await import('./commands/table.ts')).tableClear },
+    },
+  },
+  backend: {
+    usage: 'backend',
+    subcommands: {
+      list: { usage: 'backend list', load: async () => (await import('./commands/backend.ts')).backendList },
+      set: { usage: 'backend set', load: async () => (await import('./commands/backend.ts')).backendSet },
+    },
+  },
   bench: {
     usage: 'bench',
     subcommands: {
-      strategies: async (argv) => (await import('./commands/bench.ts')).benchStrategies(argv),
-      network: async (argv) => (await import('./commands/bench-network.ts')).benchNetwork(argv),
+      strategies: { usage: 'bench strategies', load: async () => (await import('./commands/bench.ts')).benchStrategies },
+      network: { load: async () => (await import('./commands/bench-network.ts')).benchNetwork },
     },
   },
 };
@@ -45,6 +60,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await run(argv);
   } catch (err) {
+    const { TetherError } = await import('@tether/core');
     if (!(err instanceof UsageError) && !(err instanceof TetherError)) throw err;
     process.stderr.write(`tether: ${err.message}\n${err instanceof UsageError && err.usage ? `\n${err.usage}` : ''}`);
     // Exit now: a failed start may leave handles (a plugin's timer) that would keep us alive.
@@ -59,15 +75,20 @@ async function run(argv: string[]): Promise<void> {
   if (name === 'help') return rest.length === 0 ? void process.stdout.write(USAGE) : run([...rest, '--help']);
   const command = COMMANDS[name];
   if (command === undefined) throw new UsageError(`unknown command "${name}"; try: tether help`);
-  if (typeof command === 'function') return command(rest);
+  if (!('subcommands' in command)) return runLeaf(command, rest);
   const [sub, ...subArgs] = rest;
   const usage = COMMAND_USAGE[command.usage];
   if (sub === '--help' || sub === '-h') return void process.stdout.write(usage);
-  const runner = sub === undefined ? undefined : command.subcommands[sub];
-  if (runner) return runner(subArgs);
+  const leaf = sub === undefined ? undefined : command.subcommands[sub];
+  if (leaf) return runLeaf(leaf, subArgs);
   const names = Object.keys(command.subcommands);
   const choices = `${names.slice(0, -1).join(', ')} or ${names.at(-1)!}`;
   throw new UsageError(sub === undefined ? `${name} needs a subcommand: ${choices}` : `unknown ${name} subcommand "${sub}"; use ${choices}`, usage);
+}
+
+function runLeaf(leaf: Leaf, argv: string[]): Promise<void> {
+  if (leaf.usage && wantsHelp(argv)) return Promise.resolve(void process.stdout.write(COMMAND_USAGE[leaf.usage]));
+  return leaf.load().then((run) => run(argv));
 }
 
 await main(process.argv.slice(2));

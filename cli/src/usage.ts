@@ -194,6 +194,8 @@ ${ADMIN_OPTIONS}`,
   bench network              measure the data path on loopback against direct and HAProxy baselines
 
 tether bench strategies --help and tether bench network --help list their options.
+
+  -h, --help                 this text
 `,
 
   'bench strategies': `Usage: tether bench strategies -s SCENARIO [options]
