@@ -216,3 +216,14 @@ describe('AdminToken', () => {
     expect(token.reveal()).toBe(TOKEN);
   });
 });
+
+describe('the logger', () => {
+  it('redacts token and authorization fields wherever they appear', () => {
+    const lines: string[] = [];
+    const log = createLogger('info', { write: (line: string) => void lines.push(line) });
+    log.info({ token: TOKEN, admin: { token: TOKEN }, authorization: `Bearer ${TOKEN}`, req: { headers: { authorization: `Bearer ${TOKEN}` } } }, 'x');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain(TOKEN);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ token: '[redacted]', admin: { token: '[redacted]' }, authorization: '[redacted]', req: { headers: { authorization: '[redacted]' } } });
+  });
+});
