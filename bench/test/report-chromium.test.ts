@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hasBinary } from '../../test/harness/binaries.ts';
+import { runChromium, type ChromiumRun } from '../../test/harness/chromium.ts';
 import { loadScenario } from '../src/load-scenario.ts';
 import { METRICS, SCENARIOS, typeScriptNode, type NetworkBenchResult, type RoundResult } from '../src/network/index.ts';
 import { renderNetworkHtml } from '../src/network/report-html.ts';
@@ -32,60 +33,8 @@ const SMALL_SCENARIO = fileURLToPath(new URL('../../cli/test/fixtures/bench-smal
 const dir = mkdtempSync(join(tmpdir(), 'tether-report-chromium-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const CHROMIUM_FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-extensions', '--mute-audio', '--window-size=1000,2600',
-];
 const CHROMIUM_LIMIT_MS = 60_000;
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly timedOut: boolean;
-}
-
-/**
- * One Chromium run with a fresh profile and HOME (removed afterwards). Chromium runs in a process
- * group of its own; if it is still running after the limit, that group (its id is Chromium's PID)
- * is killed, and any process of it still there after Chromium exited is killed too.
- */
-async function chromium(args: readonly string[]): Promise<Run> {
-  const home = mkdtempSync(join(tmpdir(), 'tether-chromium-'));
-  try {
-    const child = spawn('chromium', [...CHROMIUM_FLAGS, `--user-data-dir=${join(home, 'profile')}`, ...args], {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_CACHE_HOME: join(home, '.cache') },
-    });
-    const pid = child.pid!;
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const killGroup = (): void => {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // The group is gone already.
-      }
-    };
-    const limit = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-    }, CHROMIUM_LIMIT_MS);
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (c) => resolve(c));
-    });
-    clearTimeout(limit);
-    killGroup();
-    return { code, stdout, stderr, timedOut };
-  } finally {
-    rmSync(home, { recursive: true, force: true });
-  }
-}
+const chromium = (args: readonly string[]): Promise<ChromiumRun> => runChromium(['--window-size=1000,2600', ...args], CHROMIUM_LIMIT_MS);
 
 interface ChartProbe {
   readonly title: string;

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ConfigSources } from '@tether/core';
+import { COMMAND_USAGE, type Command } from './usage.ts';
 
 /** Flags shared by every command that reads the configuration (start, validate, explain, plugins). */
 export const CONFIG_FLAGS = {
@@ -24,20 +25,63 @@ export const CONFIG_FLAGS = {
   'tls-key': { type: 'string' },
   'tls-ca': { type: 'string' },
   'tls-verify': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export type FlagValues = Record<string, string | boolean | string[] | undefined>;
 
-export class UsageError extends Error {}
+type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
-export function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>>(argv: string[], options: T): { values: FlagValues; positionals: string[] } {
+/** A mistake in how a command was called: exit 2. `usage`, when set, is printed after the message. */
+export class UsageError extends Error {
+  readonly usage: string | undefined;
+  constructor(message: string, usage?: string) {
+    super(message);
+    this.usage = usage;
+  }
+}
+
+/** `-h` or `--help` anywhere before a `--`: the user wants the usage, whatever else is on the line. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  for (const arg of argv) {
+    if (arg === '--') return false;
+    if (arg === '-h' || arg === '--help') return true;
+  }
+  return false;
+}
+
+/**
+ * Parses a command's arguments. With -h/--help it prints `usage` on stdout and returns undefined:
+ * the command then returns at once, before reading a file, binding a port or connecting. An
+ * unknown option, or one missing its value, is a UsageError that names it and carries `usage`.
+ */
+export function parseCommand(argv: string[], usage: string, options: FlagSpec): { values: FlagValues; positionals: string[] } | undefined {
+  if (wantsHelp(argv)) {
+    process.stdout.write(usage);
+    return undefined;
+  }
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
     return { values: values as FlagValues, positionals };
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(parseErrorMessage(err as Error & { code?: string }), usage);
   }
+}
+
+/** Node's parseArgs messages, shortened to what the user needs: which option, what is wrong. */
+function parseErrorMessage(err: Error & { code?: string }): string {
+  const option = /'([^']+)'/.exec(err.message)?.[1]?.replace(/ <value>$/, '');
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option ${option}`;
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) {
+    return /does not take/.test(err.message) ? `option ${option} takes no value` : `option ${option} needs a value`;
+  }
+  return err.message;
+}
+
+/** Exactly the positionals `names` (e.g. KEY BACKEND), else a usage error naming what is missing or extra. */
+export function expectPositionals(command: Command, positionals: readonly string[], names: readonly string[]): string[] {
+  if (positionals.length < names.length) throw new UsageError(`${command} needs ${names.slice(positionals.length).join(' ')}`, COMMAND_USAGE[command]);
+  if (positionals.length > names.length) throw new UsageError(`${command}: unexpected argument "${positionals[names.length]!}"`, COMMAND_USAGE[command]);
+  return [...positionals];
 }
 
 const list = (v: unknown): string[] | undefined => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
@@ -56,7 +100,7 @@ export function configSources(values: FlagValues): ConfigSources {
   const backends = values.backend as string[] | undefined;
   const overrides: Record<string, unknown> = {
     listen: values.listen,
-    admin: values.admin,
+    'admin.listen': values.admin,
     backends: backends?.map((text) => {
       const eq = text.indexOf('=');
       const [name, address] = eq > 0 ? [text.slice(0, eq), text.slice(eq + 1)] : [text, text];

@@ -1,25 +1,23 @@
-export const USAGE = `Usage: tether <command> [options]
+/**
+ * Every usage text of the `tether` command, in one place: the overview (`tether help`) and one
+ * text per subcommand, printed by `tether <command> --help` (or `-h`, or `tether help <command>`)
+ * and after an unknown option. A new command adds its name to `Command` and its text below.
+ */
 
-Commands:
-  start              run the balancer (with no backends: two embedded brokers)
-  validate -c FILE   check a configuration file and print the result
-  explain --hex HEX  show what Tether would do with one first packet (CONNECT)
-  table show         print the live stick table of a running balancer
-  backend list       the backends of a running balancer, their state and load
-  backend set NAME ready|drain|maint   change a backend's state on a running balancer
-  reload             a running balancer reads its configuration again and applies it (as SIGHUP)
-  status             which configuration a running balancer runs: generation, since when, which file
-  plugins            list the plugins found, their kind, version and options
-  bench strategies -s FILE   compare strategy chains on a simulated scenario (no sockets)
-  bench network      measure the data path on loopback against direct and HAProxy baselines
-  help               this text
+export type Command =
+  | 'start' | 'validate' | 'explain' | 'plugins'
+  | 'table' | 'table show' | 'table set' | 'table delete' | 'table clear'
+  | 'backend' | 'backend list' | 'backend set'
+  | 'reload' | 'status'
+  | 'bench' | 'bench strategies';
 
-Configuration options (start, validate, explain, plugins); they override the file and TETHER_* variables:
+/** The options that load a configuration (start, validate, explain, plugins). */
+const CONFIG_OPTIONS = `Configuration options (they override the file and TETHER_* variables):
   -c, --config FILE          JSON or YAML configuration file
   --listen HOST:PORT         MQTT listener                       (default 127.0.0.1:1883)
   --backend [NAME=]HOST:PORT a broker; repeat for each            (default: embedded brokers)
   --send-proxy v1|v2|none    PROXY protocol towards the --backend brokers
-  --admin HOST:PORT          admin HTTP API on loopback          (default off)
+  --admin HOST:PORT          admin HTTP API, loopback unless a token is set (default off)
   --key a,b                  key extractor chain                  (default client-id)
   --select a,b               strategy chain                       (default stick-table,least-connections)
   --sinks a,b                sink chain                           (default proxy-protocol)
@@ -35,13 +33,270 @@ Configuration options (start, validate, explain, plugins); they override the fil
   --tls-key FILE             its private key (PEM)
   --tls-ca FILE              CA bundle for client certificates (mutual TLS)
   --tls-verify none|optional|required  client certificates (default: required with --tls-ca, else none)
+  -h, --help                 this text
 
-explain:    --hex HEX [--json] [--admin HOST:PORT to ask a running balancer]
-table show: [--admin HOST:PORT | -c FILE] [--json] [--limit N]
-backend:    [--admin HOST:PORT | -c FILE] [--json]
-reload, status: [--admin HOST:PORT | -c FILE] [--json]
-start:      [--watch: reload when the -c FILE changes]
-bench strategies: -s FILE [--chain a,b ...] [--clients N] [--seed N] [--json] [--report FILE.html] [--plugin PATH]
-
-Every option, its default and its environment variable: docs/configuration.md
+The admin token (admin.token, admin.tokenFile) is set in the file or with TETHER_ADMIN_TOKEN /
+TETHER_ADMIN_TOKEN_FILE, never on the command line. Every option: docs/configuration.md
 `;
+
+/** How the commands that talk to a running balancer find its admin API and token. */
+const ADMIN_OPTIONS = `Reaching the running balancer:
+  --admin HOST:PORT|URL      its admin API (default: admin.listen of -c FILE, or TETHER_ADMIN)
+  -c, --config FILE          its configuration file: the admin address and token from there
+  --token-file FILE          the admin token, on the file's first line (else TETHER_ADMIN_TOKEN,
+                             else the token of -c FILE)
+  --json                     print the API's answer as JSON
+  -h, --help                 this text
+`;
+
+const TABLE_SUBCOMMANDS = `  table show                 print the table (HAProxy: show table)
+  table set KEY BACKEND      send KEY to BACKEND from its next connection on (HAProxy: set table)
+  table delete KEY           forget KEY; its next connection is placed afresh
+  table clear [--backend NAME]  forget every entry, or those on NAME (HAProxy: clear table)`;
+
+const BACKEND_SUBCOMMANDS = `  backend list                          the backends, their state, weight and load
+  backend set NAME ready|drain|maint    change a backend's state (HAProxy: set server … state)
+  backend set NAME weight N             change its weight, 1 to 256 (HAProxy: set server … weight)`;
+
+export const USAGE = `Usage: tether <command> [options]
+
+Commands:
+  start              run the balancer (with no backends: two embedded brokers)
+  validate -c FILE   check a configuration file and print the result
+  explain --hex HEX  show what Tether would do with one first packet (CONNECT)
+${TABLE_SUBCOMMANDS}
+${BACKEND_SUBCOMMANDS}
+  plugins            list the plugins found, their kind, version and options
+  reload             a running balancer reads its configuration again and applies it (as SIGHUP)
+  status             which configuration a running balancer runs: generation, since when, which file
+  bench strategies -s FILE   compare strategy chains on a simulated scenario (no sockets)
+  bench network      measure the data path on loopback against direct and HAProxy baselines
+  help [COMMAND]     this text, or a command's
+
+Every command takes -h or --help: tether start --help, tether table set --help, ...
+Options, defaults and environment variables: docs/configuration.md
+`;
+
+const TABLE_HEAD = `The stick table of a running balancer, over its admin API. With several workers every worker's
+copy is changed. Keys are client ids (or user names): quote them for the shell, and put -- before
+one that starts with a dash.`;
+
+const BACKEND_HEAD = `The backends of a running balancer, over its admin API. A state or weight set here holds on
+every worker (and on a worker started later) until changed again, or until a reload that sets it.`;
+
+export const COMMAND_USAGE: Readonly<Record<Command, string>> = {
+  start: `Usage: tether start [options]
+
+Runs the balancer until SIGINT or SIGTERM. With no backends it starts two embedded aedes brokers
+on loopback. With --workers N the process becomes a primary that runs N workers on the same
+listeners and serves the admin API for all of them. SIGHUP reloads the configuration in place
+(as tether reload): no connection is dropped.
+
+  --watch                    reload when the -c FILE changes
+
+${CONFIG_OPTIONS}`,
+
+  reload: `Usage: tether reload [options]
+
+A running balancer reads its configuration again (the same file, TETHER_* variables and flags it
+was started with) and applies it in place, as SIGHUP does: spliced connections go on untouched.
+Prints what changed; when the configuration is refused, prints every error and exits 1 (the
+balancer keeps running the configuration it had). With --workers, each worker's result.
+
+${ADMIN_OPTIONS}`,
+
+  status: `Usage: tether status [options]
+
+Which configuration a running balancer runs: its generation, when and from which file it was
+loaded, the last reload that failed (if any), and with --workers each worker's generation.
+
+${ADMIN_OPTIONS}`,
+
+  validate: `Usage: tether validate [-c FILE] [options]
+
+Checks a configuration (the file, TETHER_* variables and flags together), loads every plugin and
+checks its options, without opening a port. Prints a summary (each chain entry with its \`when\`
+condition) and exits 0, or every error and exits 1.
+
+${CONFIG_OPTIONS}`,
+
+  explain: `Usage: tether explain --hex HEX [--json] [options]
+
+Parses one first packet (the CONNECT a client sends, as hex) and shows its fields, the key and the
+backend the strategy chain would choose. Computed here from the configuration, or with --admin by
+a running balancer against its live table. Exit 0 for a valid CONNECT, 1 otherwise.
+
+  --hex HEX                  the packet, as hexadecimal
+  --json                     print the result as JSON
+  --token-file FILE          the admin token, with --admin (else TETHER_ADMIN_TOKEN)
+
+${CONFIG_OPTIONS}`,
+
+  plugins: `Usage: tether plugins [--json] [options]
+
+Lists the plugins found, built-in and loaded with --plugin or the file's \`plugins\`: their kind,
+version, source and options.
+
+  --json                     print them as JSON
+
+${CONFIG_OPTIONS}`,
+
+  table: `Usage: tether table <show|set|delete|clear> [options]
+
+${TABLE_HEAD}
+
+${TABLE_SUBCOMMANDS}
+
+${ADMIN_OPTIONS}`,
+
+  'table show': `Usage: tether table show [--limit N] [options]
+
+Prints a running balancer's tables like HAProxy's \`show table\`: one line per entry with its key,
+live connections (use), milliseconds left before it expires once idle (exp), backend and hits.
+
+  --limit N                  list at most N entries of each table
+
+${ADMIN_OPTIONS}`,
+
+  'table set': `Usage: tether table set KEY BACKEND [options]
+
+Points KEY at BACKEND in every table of the strategy chain (HAProxy: set table … key KEY data
+server_key BACKEND): the client's next connection goes to BACKEND, as if it had been learned.
+Live connections stay where they are. A backend that is not ready is passed over as usual.
+
+${ADMIN_OPTIONS}`,
+
+  'table delete': `Usage: tether table delete KEY [options]
+
+Forgets KEY in every table: the client's next connection is placed by the rest of the chain.
+Exit 1 if no table has it.
+
+${ADMIN_OPTIONS}`,
+
+  'table clear': `Usage: tether table clear [--backend NAME] [options]
+
+Forgets every entry (HAProxy: clear table), or with --backend only those on NAME: for instance
+after a broker lost its sessions. Live connections stay where they are.
+
+  --backend NAME             only the entries on this backend
+
+${ADMIN_OPTIONS}`,
+
+  backend: `Usage: tether backend <list|set> [options]
+
+${BACKEND_HEAD}
+
+${BACKEND_SUBCOMMANDS}
+
+${ADMIN_OPTIONS}`,
+
+  'backend list': `Usage: tether backend list [options]
+
+One line per backend: address, effective state, the operator's state, health, weight and live
+connections (summed over the workers).
+
+${ADMIN_OPTIONS}`,
+
+  'backend set': `Usage: tether backend set NAME ready|drain|maint [options]
+       tether backend set NAME state ready|drain|maint [options]
+       tether backend set NAME weight N [options]
+
+${BACKEND_HEAD}
+  ready                      takes new connections
+  drain                      keeps its live connections, takes no new one (sticky keys go elsewhere)
+  maint                      the same, for maintenance
+  weight N                   1 to 256: its share relative to the others' weights (least-connections
+                             divides live connections by it; round-robin and the hashes follow it)
+
+${ADMIN_OPTIONS}`,
+
+  bench: `Usage: tether bench <strategies|network> [options]
+
+  bench strategies -s FILE   compare strategy chains on a simulated, seeded scenario (no sockets)
+  bench network              measure the data path on loopback against direct and HAProxy baselines
+
+tether bench strategies --help and tether bench network --help list their options.
+
+  -h, --help                 this text
+`,
+
+  'bench strategies': `Usage: tether bench strategies -s SCENARIO [options]
+
+Drives the real strategy plugins through a simulated scenario (no sockets) and compares the chains:
+stickiness, sessions moved per event against the minimum, balance over time, selection cost and
+memory per remembered client. Scenarios: examples/bench/*.yaml.
+
+  -s, --scenario FILE   scenario file (YAML or JSON)
+  --chain a,b           a strategy chain to compare; repeat for each (overrides the scenario's).
+                        name@persistent / name@clean sets a condition; a JSON list gives options:
+                        --chain '[{"use":"stick-table","options":{"expire":"10m"}},"least-connections"]'
+  --clients N           number of clients (overrides the scenario)
+  --seed N              random seed (overrides the scenario); same seed, same results
+  --plugin PATH|PACKAGE load a plugin module (third-party strategies); repeatable
+  --json                print the full result as JSON
+  --report FILE.html    also write a self-contained HTML report with charts
+  -h, --help            this text
+
+Memory per client is measured only when the GC is exposed: NODE_OPTIONS=--expose-gc tether bench ...
+`,
+};
+
+/**
+ * `tether bench network --help`: its defaults come from @tether/bench, which is loaded only for
+ * `tether bench` (never by `start` and its workers), so they are passed in.
+ */
+export interface BenchNetworkDefaults {
+  readonly backendCount: number;
+  readonly rounds: number;
+  readonly scenarios: readonly string[];
+  readonly connections: number;
+  readonly idleConnections: number;
+  readonly idleLimit: number;
+  readonly concurrency: number;
+  readonly durationS: number;
+  readonly baselines: readonly string[];
+}
+
+export function benchNetworkUsage(d: BenchNetworkDefaults): string {
+  return `Usage: tether bench network [options]
+
+Starts the balancer in its own process and drives real MQTT traffic at it over loopback from a
+load generator process, next to the same traffic sent straight to the brokers (direct) and through
+HAProxy with the seed's equivalent configuration. Targets run interleaved, round by round; results
+are medians over rounds with min-max, and ratios to the baselines.
+
+Scenarios: connect (connect storm: TCP connect + CONNECT + CONNACK + DISCONNECT), reconnect
+(persistent clients reconnect once each; stickiness from CONNACK's session-present flag), idle
+(hold K connections: balancer RSS per connection), pingpong (PINGREQ/PINGRESP round trips),
+publish (QoS 0 and QoS 1 messages/s). Every phase also reports the balancer's CPU time per
+operation.
+
+  -c, --config FILE      a Tether configuration to measure; repeat to measure several in turn
+                         (its backends and listener are replaced by the benchmark's)
+  --backend KIND         responder (default: a minimal built-in MQTT responder, so that the
+                         balancer is what is measured), embedded (independent aedes brokers), or
+                         HOST:PORT of a running broker on this machine (repeat for each)
+  --backend-count N      backends for responder and embedded    (default ${d.backendCount})
+  --rounds N             rounds                                  (default ${d.rounds})
+  --scenarios a,b        among ${d.scenarios.join(',')}   (default all)
+  --connections N        clients of the connect and reconnect storms (default ${d.connections})
+  --clients K            connections of the idle hold, at most ${d.idleLimit.toLocaleString('en-US')} (default ${d.idleConnections})
+  --concurrency C        clients at a time in the storms; connections of ping-pong and publish
+                         (default ${d.concurrency})
+  --duration S           seconds of each ping-pong and publish phase (default ${d.durationS}; 500ms also works)
+  --workers 1,2          run each Tether target with these worker counts, side by side (targets
+                         tether, tether:2w, ...); CPU and RSS are summed over the primary and
+                         its workers (default 1)
+  --baseline a,b         ${d.baselines.join(',')} or none   (default: direct, and haproxy if installed);
+                         node is a minimal Node.js proxy (accept, connect, forward; no parsing,
+                         no state): what any balancer built on Node's net module costs at least
+  --json                 print the full result as JSON
+  --report FILE.html     also write a self-contained HTML page (inline SVG, no script, opens
+                         offline): latency percentiles per target with min-max over rounds,
+                         session present on reconnect, ratios to the baselines, the tables
+  -h, --help             this text
+
+Only loopback addresses are accepted. Every process the benchmark starts is stopped by its PID
+when it ends or is interrupted.
+`;
+}

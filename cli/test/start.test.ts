@@ -168,7 +168,7 @@ describe('tether start on an address that is taken', () => {
     const r = await runTether(['start', '--listen', '127.0.0.1:0', '--admin', `127.0.0.1:${held.port}`]);
     expect(r.code).toBe(1);
     expect(lines(r.stderr)).toEqual([
-      `tether: 127.0.0.1:${held.port} is already in use; choose another address with --admin (TETHER_ADMIN, config key admin)`,
+      `tether: 127.0.0.1:${held.port} is already in use; choose another address with --admin (TETHER_ADMIN, config key admin.listen)`,
     ]);
     expect(r.stderr).not.toMatch(STACK_TRACE);
     expect(r.stdout).not.toContain('tether listening');

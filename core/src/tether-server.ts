@@ -314,16 +314,20 @@ export class TetherServer {
     await retire(still, this.#deps.log, this.#deps.loader.releasePeers);
   }
 
-  /** Binds the admin API for `config` when its address is new; commit closes the one it replaces. */
+  /** Binds the admin API for `config` when its address is new (commit closes the one it replaces); a new token or host list applies in place. */
   async #prepareAdmin(config: TetherConfig): Promise<{ commit(): string[]; rollback(): Promise<void> }> {
-    const before = this.#generation.config.admin;
-    const same = this.#admin && config.admin && before && before.host === config.admin.host && before.port === config.admin.port;
-    if (same || (!config.admin && !this.#admin)) return { commit: () => [], rollback: async () => {} };
+    const before = this.#generation.config.admin?.listen;
+    const wanted = config.admin?.listen;
+    const same = this.#admin && wanted && before && before.host === wanted.host && before.port === wanted.port;
+    if (same || (!config.admin && !this.#admin)) {
+      if (same && config.admin) this.#admin!.setAccess(config.admin.token, config.admin.hosts);
+      return { commit: () => [], rollback: async () => {} };
+    }
     let next: AdminServer | undefined;
     let address: HostPort | undefined;
     if (config.admin) {
-      next = new AdminServer({ log: this.#deps.log, source: this.adminSource() });
-      address = await next.start(config.admin);
+      next = new AdminServer({ log: this.#deps.log, source: this.adminSource(), token: config.admin.token, hosts: config.admin.hosts });
+      address = await next.start(config.admin.listen);
     }
     return {
       commit: () => {

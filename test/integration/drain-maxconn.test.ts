@@ -53,7 +53,11 @@ async function setState(via: 'cli' | 'admin', b: TestBalancer, name: string, sta
     expect(run.stdout).toBe(`${name}: now ${state}\n`);
     return;
   }
-  const res = await fetch(`http://${adminOf(b)}/backends/${encodeURIComponent(name)}/state`, { method: 'POST', body: state });
+  const res = await fetch(`http://${adminOf(b)}/backends/${encodeURIComponent(name)}/state`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ state }),
+  });
   expect(res.status).toBe(200);
   expect(await res.json()).toMatchObject({ changed: true, backend: { id: name, state } });
 }

@@ -230,3 +230,20 @@ describe('live reload: listeners', () => {
     expect(balancer.server.generation).toBe(1);
   }, T);
 });
+
+describe('live reload: the admin API', () => {
+  it('a new admin token applies to the next request, on the same socket', async () => {
+    const first = 'first-token-0123456789';
+    const second = 'second-token-0123456789';
+    const { balancer, write, brokers } = await setup(1, ([b1]) => ({ backends: [backend(b1!)], admin: { listen: '127.0.0.1:0', token: first } }));
+    const { port } = balancer.server.adminAddress!;
+    const status = (token: string) => fetch(`http://127.0.0.1:${port}/status`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+    expect(await status(first)).toBe(200);
+    write({ backends: [backend(brokers[0]!)], admin: { listen: '127.0.0.1:0', token: second } });
+    const result = await balancer.server.reload('test');
+    expect(result.changes).toEqual(['admin token changed']);
+    expect(JSON.stringify(result)).not.toContain(second);
+    expect(balancer.server.adminAddress!.port).toBe(port);
+    expect([await status(first), await status(second)]).toEqual([401, 200]);
+  }, T);
+});

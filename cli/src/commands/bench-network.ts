@@ -6,7 +6,8 @@ import {
   BASELINES, DEFAULTS, LIMITS, SCENARIOS, loopbackAddress, renderNetworkHtml, renderNetworkText, resolveOptions, runNetworkBench, typeScriptNode,
   type BackendSpec, type Baseline, type NetworkBenchOptions, type Scenario,
 } from '@tether/bench/network';
-import { parse, UsageError } from '../args.ts';
+import { parseCommand, UsageError } from '../args.ts';
+import { benchNetworkUsage } from '../usage.ts';
 
 const FLAGS = {
   config: { type: 'string', short: 'c', multiple: true },
@@ -22,57 +23,25 @@ const FLAGS = {
   workers: { type: 'string' },
   json: { type: 'boolean' },
   report: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
-const USAGE = `Usage: tether bench network [options]
-
-Starts the balancer in its own process and drives real MQTT traffic at it over loopback from a
-load generator process, next to the same traffic sent straight to the brokers (direct) and through
-HAProxy with the seed's equivalent configuration. Targets run interleaved, round by round; results
-are medians over rounds with min-max, and ratios to the baselines.
-
-Scenarios: connect (connect storm: TCP connect + CONNECT + CONNACK + DISCONNECT), reconnect
-(persistent clients reconnect once each; stickiness from CONNACK's session-present flag), idle
-(hold K connections: balancer RSS per connection), pingpong (PINGREQ/PINGRESP round trips),
-publish (QoS 0 and QoS 1 messages/s). Every phase also reports the balancer's CPU time per
-operation.
-
-  -c, --config FILE      a Tether configuration to measure; repeat to measure several in turn
-                         (its backends and listener are replaced by the benchmark's)
-  --backend KIND         responder (default: a minimal built-in MQTT responder, so that the
-                         balancer is what is measured), embedded (independent aedes brokers), or
-                         HOST:PORT of a running broker on this machine (repeat for each)
-  --backend-count N      backends for responder and embedded    (default ${(DEFAULTS.backend as { count: number }).count})
-  --rounds N             rounds                                  (default ${DEFAULTS.rounds})
-  --scenarios a,b        among ${SCENARIOS.join(',')}   (default all)
-  --connections N        clients of the connect and reconnect storms (default ${DEFAULTS.connections})
-  --clients K            connections of the idle hold, at most ${LIMITS.idleConnections.toLocaleString('en-US')} (default ${DEFAULTS.idleConnections})
-  --concurrency C        clients at a time in the storms; connections of ping-pong and publish
-                         (default ${DEFAULTS.concurrency})
-  --duration S           seconds of each ping-pong and publish phase (default ${DEFAULTS.durationMs / 1000}; 500ms also works)
-  --workers 1,2          run each Tether target with these worker counts, side by side (targets
-                         tether, tether:2w, ...); CPU and RSS are summed over the primary and
-                         its workers (default 1)
-  --baseline a,b         ${BASELINES.join(',')} or none   (default: direct, and haproxy if installed);
-                         node is a minimal Node.js proxy (accept, connect, forward; no parsing,
-                         no state): what any balancer built on Node's net module costs at least
-  --json                 print the full result as JSON
-  --report FILE.html     also write a self-contained HTML page (inline SVG, no script, opens
-                         offline): latency percentiles per target with min-max over rounds,
-                         session present on reconnect, ratios to the baselines, the tables
-
-Only loopback addresses are accepted. Every process the benchmark starts is stopped by its PID
-when it ends or is interrupted.
-`;
+const USAGE = benchNetworkUsage({
+  backendCount: (DEFAULTS.backend as { count: number }).count,
+  rounds: DEFAULTS.rounds,
+  scenarios: SCENARIOS,
+  connections: DEFAULTS.connections,
+  idleConnections: DEFAULTS.idleConnections,
+  idleLimit: LIMITS.idleConnections,
+  concurrency: DEFAULTS.concurrency,
+  durationS: DEFAULTS.durationMs / 1000,
+  baselines: BASELINES,
+});
 
 /** `tether bench network`: the balancer under real MQTT traffic, against direct and HAProxy. */
 export async function benchNetwork(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, FLAGS);
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const args = parseCommand(argv, USAGE, FLAGS);
+  if (!args) return;
+  const { values, positionals } = args;
   if (positionals.length > 0) throw new UsageError(`bench network: unexpected argument "${positionals[0]!}"`);
   const report = values.report as string | undefined;
   if (report !== undefined && !/\.html?$/i.test(report)) throw new UsageError('--report must name an .html file');

@@ -1,8 +1,8 @@
-import { benchNetwork } from './bench-network.ts';
 import { writeFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { loadScenario, parseChainArg, renderHtml, renderText, runBench, type ChainSpec, type Progress } from '@tether/bench';
-import { parse, UsageError } from '../args.ts';
+import { parseCommand, UsageError } from '../args.ts';
+import { COMMAND_USAGE } from '../usage.ts';
 import { builtinRegistry } from '../builtins.ts';
 
 const FLAGS = {
@@ -13,42 +13,13 @@ const FLAGS = {
   json: { type: 'boolean' },
   report: { type: 'string' },
   plugin: { type: 'string', multiple: true },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
-const USAGE = `Usage: tether bench strategies -s SCENARIO [options]
-
-Drives the real strategy plugins through a simulated scenario (no sockets) and compares the chains:
-stickiness, sessions moved per event against the minimum, balance over time, selection cost and
-memory per remembered client. Scenarios: examples/bench/*.yaml.
-
-  -s, --scenario FILE   scenario file (YAML or JSON)
-  --chain a,b           a strategy chain to compare; repeat for each (overrides the scenario's).
-                        name@persistent / name@clean sets a condition; a JSON list gives options:
-                        --chain '[{"use":"stick-table","options":{"expire":"10m"}},"least-connections"]'
-  --clients N           number of clients (overrides the scenario)
-  --seed N              random seed (overrides the scenario); same seed, same results
-  --plugin PATH|PACKAGE load a plugin module (third-party strategies); repeatable
-  --json                print the full result as JSON
-  --report FILE.html    also write a self-contained HTML report with charts
-
-Memory per client is measured only when the GC is exposed: NODE_OPTIONS=--expose-gc tether bench ...
-`;
-
 /** `tether bench strategies`: the strategy simulator of @tether/bench. */
-export async function benchCommand(argv: string[]): Promise<void> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-    process.stdout.write(USAGE);
-    return;
-  }
-  if (sub === 'network') return benchNetwork(rest);
-  if (sub !== 'strategies') throw new UsageError(`unknown bench "${sub}"; try: tether bench strategies -s examples/bench/seed.yaml, or tether bench network`);
-  const { values, positionals } = parse(rest, FLAGS);
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
+export async function benchStrategies(argv: string[]): Promise<void> {
+  const args = parseCommand(argv, COMMAND_USAGE['bench strategies'], FLAGS);
+  if (!args) return;
+  const { values, positionals } = args;
   if (positionals.length > 0) throw new UsageError(`bench strategies: unexpected argument "${positionals[0]!}"`);
   if (typeof values.scenario !== 'string') throw new UsageError('bench strategies: -s/--scenario FILE is required (see examples/bench/)');
   const report = values.report as string | undefined;

@@ -1,9 +1,10 @@
 import { createLogger, createTether, loadConfig, type ExplainResult } from '@tether/core';
-import { configSources, CONFIG_FLAGS, parse, UsageError } from '../args.ts';
+import { configSources, CONFIG_FLAGS, parseCommand, UsageError } from '../args.ts';
 import { builtinRegistry } from '../builtins.ts';
-import { getJson } from './admin-url.ts';
+import { COMMAND_USAGE } from '../usage.ts';
+import { AdminClient } from './admin-client.ts';
 
-const FLAGS = { ...CONFIG_FLAGS, hex: { type: 'string' }, json: { type: 'boolean' } } as const;
+const FLAGS = { ...CONFIG_FLAGS, hex: { type: 'string' }, json: { type: 'boolean' }, 'token-file': { type: 'string' } } as const;
 const LEVELS: Record<number, string> = { 3: '3.1', 4: '3.1.1', 5: '5.0' };
 
 /**
@@ -12,15 +13,16 @@ const LEVELS: Record<number, string> = { 3: '3.1', 4: '3.1.1', 5: '5.0' };
  * running balancer against its live table. Exit 0 for a valid CONNECT, 1 otherwise.
  */
 export async function explainCommand(argv: string[]): Promise<void> {
-  const { values } = parse(argv, FLAGS);
+  const args = parseCommand(argv, COMMAND_USAGE.explain, FLAGS);
+  if (!args) return;
+  const { values } = args;
   const hex = typeof values.hex === 'string' ? values.hex.replace(/\s+/g, '') : undefined;
   if (!hex) throw new UsageError('explain needs --hex HEX (the first packet a client sends, as hex)');
   let result: ExplainResult;
   if (!/^([0-9a-fA-F]{2})*$/.test(hex)) {
     result = { valid: false, bytes: 0, error: '--hex is not an even-length hexadecimal string' };
   } else if (typeof values.admin === 'string') {
-    const base = /^https?:\/\//.test(values.admin) ? values.admin : `http://${values.admin}`;
-    result = await getJson<ExplainResult>(`${base}/explain`, { method: 'POST', body: hex });
+    result = await AdminClient.from(values).send<ExplainResult>('POST', '/explain', { hex });
   } else {
     const config = loadConfig(configSources(values));
     const { server, container } = await createTether({ config, registry: builtinRegistry(), log: createLogger('silent') });

@@ -1,12 +1,15 @@
 import { importPluginModule, loadConfig, type TetherPlugin } from '@tether/core';
-import { configSources, CONFIG_FLAGS, parse } from '../args.ts';
+import { configSources, CONFIG_FLAGS, parseCommand } from '../args.ts';
 import { builtinRegistry } from '../builtins.ts';
+import { COMMAND_USAGE } from '../usage.ts';
 
 const FLAGS = { ...CONFIG_FLAGS, json: { type: 'boolean' } } as const;
 
 /** `tether plugins`: every plugin known (built-in and loaded from config), with its options. */
 export async function pluginsCommand(argv: string[]): Promise<void> {
-  const { values } = parse(argv, FLAGS);
+  const args = parseCommand(argv, COMMAND_USAGE.plugins, FLAGS);
+  if (!args) return;
+  const { values } = args;
   const config = loadConfig(configSources(values));
   const registry = builtinRegistry();
   for (const specifier of config.plugins) await importPluginModule(specifier, { registry, baseDir: config.baseDir });

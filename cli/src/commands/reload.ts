@@ -1,8 +1,8 @@
-import { TetherError, type ReloadResult } from '@tether/core';
-import { parse } from '../args.ts';
-import { adminUrl } from './admin-url.ts';
-
-const FLAGS = { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' } } as const;
+import type { ReloadResult } from '@tether/core';
+import { expectPositionals, parseCommand } from '../args.ts';
+import { print } from '../output.ts';
+import { COMMAND_USAGE } from '../usage.ts';
+import { AdminApiError, AdminClient, ADMIN_FLAGS } from './admin-client.ts';
 
 /**
  * `tether reload`: asks a running balancer to read its configuration again and apply it in place
@@ -10,32 +10,25 @@ const FLAGS = { admin: { type: 'string' }, config: { type: 'string', short: 'c' 
  * running on its old configuration).
  */
 export async function reloadCommand(argv: string[]): Promise<void> {
-  const { values } = parse(argv, FLAGS);
-  const url = `${adminUrl(values)}/reload`;
-  let res: Response;
-  try {
-    res = await fetch(url, { method: 'POST' });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new TetherError('TETHER_ERR_ADMIN', `cannot reach the admin API at ${url} (${cause}); is tether running with --admin?`);
-  }
-  const text = await res.text();
+  const args = parseCommand(argv, COMMAND_USAGE.reload, ADMIN_FLAGS);
+  if (!args) return;
+  expectPositionals('reload', args.positionals, []);
   let result: ReloadResult;
   try {
-    result = JSON.parse(text) as ReloadResult;
-  } catch {
-    throw new TetherError('TETHER_ERR_ADMIN', `admin API ${url} answered ${res.status}: ${text}`);
+    result = await AdminClient.from(args.values).send<ReloadResult>('POST', '/reload');
+  } catch (err) {
+    // 422: the configuration was read and refused; the answer lists why.
+    if (!(err instanceof AdminApiError) || err.status !== 422) throw err;
+    result = JSON.parse(err.body) as ReloadResult;
   }
-  if (!Array.isArray(result.errors)) throw new TetherError('TETHER_ERR_ADMIN', `admin API ${url} answered ${res.status}: ${(result as { error?: string }).error ?? text}`);
-  if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  if (args.values.json) print(result);
   else printResult(result);
   if (!result.ok) process.exitCode = 1;
 }
 
 function printResult(r: ReloadResult): void {
   const out = r.ok ? process.stdout : process.stderr;
-  if (r.ok) out.write(`reloaded: generation ${r.generation} is running\n`);
-  else out.write(`reload failed: generation ${r.generation} keeps running\n`);
+  out.write(r.ok ? `reloaded: generation ${r.generation} is running\n` : `reload failed: generation ${r.generation} keeps running\n`);
   for (const e of r.errors) out.write(`  error: ${e}\n`);
   for (const c of r.changes) out.write(`  ${c}\n`);
   if (r.ok && r.changes.length === 0) out.write('  nothing changed\n');

@@ -62,12 +62,15 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
     });
   });
 
-  /** Binds the admin API where `next` says, if that changed; commit closes the old one. */
+  /** Binds the admin API where `next` says, if that changed (commit closes the old one); token and host names apply in place. */
   const prepareAdmin = async (next: TetherConfig): Promise<{ commit(): string[]; rollback(): Promise<void> }> => {
     const same = (a?: HostPort, b?: HostPort): boolean => a?.host === b?.host && a?.port === b?.port;
-    if (same(state.config.admin, next.admin) && (admin !== undefined) === (next.admin !== undefined)) return { commit: () => [], rollback: async () => {} };
-    const fresh = next.admin ? new AdminServer({ log, source: supervisor.admin }) : undefined;
-    const bound = fresh && next.admin ? await fresh.start(next.admin) : undefined;
+    if (same(state.config.admin?.listen, next.admin?.listen) && (admin !== undefined) === (next.admin !== undefined)) {
+      if (admin && next.admin) admin.setAccess(next.admin.token, next.admin.hosts);
+      return { commit: () => [], rollback: async () => {} };
+    }
+    const fresh = next.admin ? new AdminServer({ log, source: supervisor.admin, token: next.admin.token, hosts: next.admin.hosts }) : undefined;
+    const bound = fresh && next.admin ? await fresh.start(next.admin.listen) : undefined;
     return {
       commit: () => {
         const [old, oldAddress] = [admin, adminAddress];
@@ -97,6 +100,7 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
       return state.failed(log, trigger, errors.length > 0 ? errors : ['no worker is running']);
     }
     const { changes, needRestart } = diffConfig(state.config, next);
+    supervisor.admin.configured(configuredChanges(state.config, next));
     const generation = state.loaded(next, trigger);
     const result: ReloadResult = {
       ok: errors.length === 0, generation, errors, trigger, needRestart,
@@ -124,8 +128,8 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
   try {
     readiness = await supervisor.start();
     if (config.admin) {
-      admin = new AdminServer({ log, source: supervisor.admin });
-      adminAddress = await admin.start(config.admin);
+      admin = new AdminServer({ log, source: supervisor.admin, token: config.admin.token, hosts: config.admin.hosts });
+      adminAddress = await admin.start(config.admin.listen);
       readiness = { ...readiness, admin: `http://${formatHostPort(adminAddress)}` };
     }
   } catch (err) {
@@ -180,4 +184,17 @@ class PrimaryState {
       node: process.version,
     };
   }
+}
+
+/** Backends whose state or weight the new configuration changes (runtime values give way to it). */
+function configuredChanges(old: TetherConfig, next: TetherConfig): { states: string[]; weights: string[] } {
+  const before = new Map(old.backends.map((b) => [b.id, b]));
+  const states: string[] = [];
+  const weights: string[] = [];
+  for (const b of next.backends) {
+    const was = before.get(b.id);
+    if (!was || was.state !== b.state) states.push(b.id);
+    if (!was || was.weight !== b.weight) weights.push(b.id);
+  }
+  return { states, weights };
 }

@@ -1,9 +1,10 @@
 import cluster from 'node:cluster';
 import { createLogger, createTether, formatHostPort, loadConfig, type ConfigSources, type Logger, type TetherConfig } from '@tether/core';
 import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
-import { configSources, CONFIG_FLAGS, parse, UsageError } from '../args.ts';
+import { configSources, CONFIG_FLAGS, parseCommand, UsageError } from '../args.ts';
 import { builtinRegistry } from '../builtins.ts';
 import { reloadSource, watchConfig } from '../reload-source.ts';
+import { COMMAND_USAGE } from '../usage.ts';
 import { startPrimary } from './start-primary.ts';
 import { startWorker } from './start-worker.ts';
 
@@ -16,9 +17,11 @@ const FLAGS = { ...CONFIG_FLAGS, watch: { type: 'boolean' } } as const;
  * and forks the workers, which run this same command and land in start-worker.ts.
  */
 export async function start(argv: string[]): Promise<void> {
-  const { values } = parse(argv, FLAGS);
+  const args = parseCommand(argv, COMMAND_USAGE.start, FLAGS);
+  if (!args) return;
+  const { values } = args;
   const sources = configSources(values);
-  if (values.watch && !sources.file) throw new UsageError('--watch watches the configuration file: give it with -c FILE');
+  if (values.watch && !sources.file) throw new UsageError('--watch watches the configuration file: give it with -c FILE', COMMAND_USAGE.start);
   const config: TetherConfig = loadConfig(sources);
   if (cluster.isWorker) return startWorker(config, sources);
   const log = createLogger(config.log.level);

@@ -1,14 +1,16 @@
 import type { StatusView } from '@tether/core';
-import { parse } from '../args.ts';
-import { adminUrl, getJson } from './admin-url.ts';
-
-const FLAGS = { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' } } as const;
+import { expectPositionals, parseCommand } from '../args.ts';
+import { print } from '../output.ts';
+import { COMMAND_USAGE } from '../usage.ts';
+import { AdminClient, ADMIN_FLAGS } from './admin-client.ts';
 
 /** `tether status`: which configuration a running balancer runs (generation, since when, from which file). */
 export async function statusCommand(argv: string[]): Promise<void> {
-  const { values } = parse(argv, FLAGS);
-  const status = await getJson<StatusView>(`${adminUrl(values)}/status`);
-  if (values.json) return void process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+  const args = parseCommand(argv, COMMAND_USAGE.status, ADMIN_FLAGS);
+  if (!args) return;
+  expectPositionals('status', args.positionals, []);
+  const status = await AdminClient.from(args.values).get<StatusView>('/status');
+  if (args.values.json) return print(status);
   const lines = [
     `generation ${status.generation}, loaded ${status.loadedAt} (${status.trigger})`,
     `config     ${status.file ?? 'none (flags and environment)'}`,

@@ -1,18 +1,25 @@
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { ExplainResult } from '../explain.ts';
 import type { AdminState, TableQuery, TableView } from '../plugin.ts';
-import type { StrategyChain } from '../pipeline/strategy-chain.ts';
+import type { StrategyChain, TableEditResult } from '../pipeline/strategy-chain.ts';
 import type { ReloadResult, StatusView } from '../reload/reload-result.ts';
 import type { Stats } from '../stats.ts';
 
 /** A backend as the admin API shows it (the JSON of the pool's live backend). */
 export type BackendJson = { readonly id: string } & Readonly<Record<string, unknown>>;
 
-export interface SetStateResult {
+/** The answer to a change of one backend (its state or its weight). */
+export interface BackendChangeResult {
   /** False when no backend has that name. */
   readonly found: boolean;
   readonly changed: boolean;
   readonly backend?: BackendJson;
+}
+
+/** The answer to a table edit that names a backend (set, clear by backend). */
+export interface TableEditOutcome extends TableEditResult {
+  /** False when no backend has the name given: nothing was changed. */
+  readonly found: boolean;
 }
 
 /**
@@ -24,7 +31,15 @@ export interface AdminSource {
   tables(query?: TableQuery): Promise<readonly TableView[]>;
   stats(): Promise<Record<string, number>>;
   backends(): Promise<readonly BackendJson[]>;
-  setState(id: string, state: AdminState): Promise<SetStateResult>;
+  setState(id: string, state: AdminState): Promise<BackendChangeResult>;
+  /** HAProxy `set server weight`: a whole number from 1 to 256, validated by the caller. */
+  setWeight(id: string, weight: number): Promise<BackendChangeResult>;
+  /** HAProxy `set table`: `key` goes to backend `backendId` from its next connection on. */
+  setEntry(key: string, backendId: string): Promise<TableEditOutcome>;
+  /** Forgets `key` in every table. */
+  deleteEntry(key: string): Promise<TableEditResult>;
+  /** HAProxy `clear table`: every entry, or those on `backendId`. */
+  clearEntries(backendId?: string): Promise<TableEditOutcome>;
   explain(bytes: Buffer): Promise<ExplainResult>;
   /** Reads the configuration again and applies it (`tether reload`); `trigger` names who asked, for the log. */
   reload(trigger?: string): Promise<ReloadResult>;
@@ -43,9 +58,12 @@ export interface LocalAdminDeps {
 
 const asJson = <T>(value: unknown): T => JSON.parse(JSON.stringify(value)) as T;
 
+const NOT_FOUND = { found: false, changed: 0, tables: 0 } as const;
+
 /** The admin view of one process. */
 export function localAdminSource(deps: LocalAdminDeps): AdminSource {
   const { stats, pool } = deps;
+  const backendJson = (id: string): BackendJson => asJson<BackendJson>(pool.get(id));
   return {
     // `deps.strategies` is read on every call: a reload replaces the chain.
     tables: (query) => deps.strategies.tables(query),
@@ -54,7 +72,22 @@ export function localAdminSource(deps: LocalAdminDeps): AdminSource {
     async setState(id, state) {
       if (!pool.get(id)) return { found: false, changed: false };
       const changed = pool.setAdminState(id, state);
-      return { found: true, changed, backend: asJson<BackendJson>(pool.get(id)) };
+      return { found: true, changed, backend: backendJson(id) };
+    },
+    async setWeight(id, weight) {
+      const before = pool.get(id)?.weight;
+      if (before === undefined || !pool.setWeight(id, weight)) return { found: false, changed: false };
+      return { found: true, changed: before !== weight, backend: backendJson(id) };
+    },
+    async setEntry(key, backendId) {
+      const backend = pool.get(backendId);
+      if (!backend) return NOT_FOUND;
+      return { found: true, ...(await deps.strategies.setEntry(key, backend)) };
+    },
+    deleteEntry: (key) => deps.strategies.deleteEntry(key),
+    async clearEntries(backendId) {
+      if (backendId !== undefined && !pool.get(backendId)) return NOT_FOUND;
+      return { found: true, ...(await deps.strategies.clearEntries(backendId)) };
     },
     explain: (bytes) => deps.explain(bytes),
     reload: (trigger) => deps.reload(trigger),

@@ -1,4 +1,5 @@
 import type { AdminState, Backend, BackendState } from '../plugin.ts';
+import { isWeight, WEIGHT_MAX, WEIGHT_MIN } from './weight.ts';
 
 export type HealthCheckType = 'none' | 'tcp' | 'mqtt';
 
@@ -23,7 +24,10 @@ class LiveBackend implements Backend {
   readonly id: string;
   host: string;
   port: number;
+  /** Live: strategies read it on every selection, so a weight set at runtime counts at once. */
   weight: number;
+  /** The operator set the weight at runtime: a reload that leaves this backend's weight unchanged keeps it. */
+  runtimeWeight = false;
   sendProxy: 'none' | 'v1' | 'v2';
   maxconn: number;
   connectTimeoutMs: number | undefined;
@@ -47,6 +51,11 @@ class LiveBackend implements Backend {
     this.maxconn = def.maxconn ?? 0;
     this.connectTimeoutMs = def.connectTimeoutMs;
     this.adminState = def.state;
+  }
+
+  /** The weight the configuration gave; differs from `weight` after `tether backend set NAME weight N`. */
+  get configWeight(): number {
+    return this.definition.weight;
   }
 
   /** Effective state: maintenance and drain win over health; a ready backend that fails checks is down. */
@@ -73,9 +82,10 @@ class LiveBackend implements Backend {
     set('sendProxy', def.sendProxy);
     set('maxconn', def.maxconn ?? 0);
     set('connectTimeoutMs', def.connectTimeoutMs);
-    if (def.weight !== old.weight && def.weight !== this.weight) {
-      changed.push(`weight ${this.weight} → ${def.weight}`);
+    if (def.weight !== old.weight) {
+      if (def.weight !== this.weight) changed.push(`weight ${this.weight} → ${def.weight}`);
       this.weight = def.weight;
+      this.runtimeWeight = false;
     }
     if (def.state !== old.state && def.state !== this.adminState) {
       changed.push(`state ${this.adminState} → ${def.state}`);
@@ -87,8 +97,8 @@ class LiveBackend implements Backend {
   }
 
   toJSON(): Record<string, unknown> {
-    const { id, host, port, weight, sendProxy, maxconn, adminState, healthy, activeConnections, state } = this;
-    return { id, host, port, weight, sendProxy, maxconn, state, adminState, healthy, activeConnections, ...(this.removed ? { removed: true } : {}) };
+    const { id, host, port, weight, configWeight, sendProxy, maxconn, adminState, healthy, activeConnections, state } = this;
+    return { id, host, port, weight, configWeight, sendProxy, maxconn, state, adminState, healthy, activeConnections, ...(this.removed ? { removed: true } : {}) };
   }
 }
 
@@ -187,6 +197,29 @@ export class BackendPool {
     backend.adminState = state;
     this.#refresh();
     return true;
+  }
+
+  /**
+   * Sets a backend's weight at runtime (HAProxy `set server weight`), from WEIGHT_MIN to
+   * WEIGHT_MAX like the configuration's. No array is rebuilt: the strategies read `weight` live.
+   * Returns false for an unknown id; throws a RangeError for a weight out of range.
+   */
+  setWeight(id: string, weight: number): boolean {
+    if (!isWeight(weight)) throw new RangeError(`weight must be a whole number from ${WEIGHT_MIN} to ${WEIGHT_MAX}; got ${String(weight)}`);
+    const backend = this.#byId.get(id);
+    if (!backend) return false;
+    backend.weight = weight;
+    backend.runtimeWeight = true;
+    return true;
+  }
+
+  /**
+   * Whether the weight was set at runtime (`tether backend set NAME weight N`). Kept until a
+   * reload that sets it: a reload compares the new definition's weight with `configWeight`, and
+   * keeps the runtime weight when they are equal.
+   */
+  weightSetAtRuntime(id: string): boolean {
+    return this.#byId.get(id)?.runtimeWeight ?? false;
   }
 
   isHealthy(id: string): boolean {

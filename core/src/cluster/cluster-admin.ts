@@ -1,6 +1,7 @@
-import type { AdminSource, BackendJson, SetStateResult } from '../admin/admin-source.ts';
+import type { AdminSource, BackendChangeResult, BackendJson, TableEditOutcome } from '../admin/admin-source.ts';
 import type { ExplainResult } from '../explain.ts';
 import type { AdminState, TableQuery, TableView } from '../plugin.ts';
+import type { TableEditResult } from '../pipeline/strategy-chain.ts';
 import type { ReloadResult, StatusView, WorkerReload } from '../reload/reload-result.ts';
 import type { AdminOp, PrimaryMessage, WorkerMessage } from './messages.ts';
 import { mergeBackends, mergeStats, mergeTables } from './merge-views.ts';
@@ -35,13 +36,17 @@ interface Waiting {
 /**
  * The admin API of a balancer with several workers, served by the primary: each question goes to
  * every listening worker and the answers are merged (merge-views.ts). A state change is applied on
- * every worker and remembered, so a worker started later (after a crash) gets it too.
+ * every worker and remembered, so a worker started later (after a crash) gets it too; so is a
+ * weight. A table edit is applied on every worker's copy of the table and not remembered: a worker
+ * started later copies the table from the others (peer sync).
  */
 export class ClusterAdmin implements AdminSource {
   readonly #workers: () => readonly AdminPeer[];
   readonly #waiting = new Map<number, Waiting>();
   /** Backend states set through the API, replayed to every worker that starts afterwards. */
   readonly states = new Map<string, AdminState>();
+  /** Weights set through the API, replayed likewise. */
+  readonly weights = new Map<string, number>();
   #nextId = 1;
   #primary: PrimaryControl | undefined;
 
@@ -72,9 +77,19 @@ export class ClusterAdmin implements AdminSource {
     }
   }
 
-  /** The states set so far, as messages for a worker that has just started (no answer expected). */
+  /** The states and weights set so far, as messages for a worker that has just started (no answer expected). */
   replayTo(worker: AdminPeer): void {
     for (const [id, state] of this.states) worker.send({ t: 'tether:admin', id: 0, op: 'set-state', args: { id, state } });
+    for (const [id, weight] of this.weights) worker.send({ t: 'tether:admin', id: 0, op: 'set-weight', args: { id, weight } });
+  }
+
+  /**
+   * A reload changed the configured state or weight of these backends: the value set at runtime
+   * gives way to the configuration's, so a worker started later must not be given the old one.
+   */
+  configured(changed: { readonly states: readonly string[]; readonly weights: readonly string[] }): void {
+    for (const id of changed.states) this.states.delete(id);
+    for (const id of changed.weights) this.weights.delete(id);
   }
 
   async tables(query: TableQuery = {}): Promise<readonly TableView[]> {
@@ -91,10 +106,33 @@ export class ClusterAdmin implements AdminSource {
     return mergeBackends(answers.map((a) => a.value), answers.map((a) => a.worker));
   }
 
-  async setState(id: string, state: AdminState): Promise<SetStateResult> {
-    const answers = await this.#askAll<SetStateResult>('set-state', { id, state });
+  setState(id: string, state: AdminState): Promise<BackendChangeResult> {
+    return this.#changeBackend('set-state', id, { state }, () => this.states.set(id, state));
+  }
+
+  setWeight(id: string, weight: number): Promise<BackendChangeResult> {
+    return this.#changeBackend('set-weight', id, { weight }, () => this.weights.set(id, weight));
+  }
+
+  /** Every worker's copy of the table; the counts are the largest of any copy (they hold the same entries). */
+  async setEntry(key: string, backendId: string): Promise<TableEditOutcome> {
+    return mergeEdits(await this.#askAll<TableEditOutcome>('set-entry', { key, backend: backendId }));
+  }
+
+  async deleteEntry(key: string): Promise<TableEditResult> {
+    const { tables, changed } = mergeEdits(await this.#askAll<TableEditResult>('delete-entry', { key }));
+    return { tables, changed };
+  }
+
+  async clearEntries(backendId?: string): Promise<TableEditOutcome> {
+    return mergeEdits(await this.#askAll<TableEditOutcome>('clear-entries', backendId === undefined ? {} : { backend: backendId }));
+  }
+
+  /** Applies a backend change on every worker; remembers it (for workers started later) when the backend exists. */
+  async #changeBackend(op: AdminOp, id: string, args: Record<string, unknown>, remember: () => void): Promise<BackendChangeResult> {
+    const answers = await this.#askAll<BackendChangeResult>(op, { id, ...args });
     if (!answers.some((a) => a.value.found)) return { found: false, changed: false };
-    this.states.set(id, state);
+    remember();
     const backend = (await this.backends()).find((b) => b.id === id);
     return { found: true, changed: answers.some((a) => a.value.changed), ...(backend ? { backend } : {}) };
   }
@@ -155,4 +193,12 @@ export class ClusterAdmin implements AdminSource {
       worker.send({ t: 'tether:admin', id, op, args });
     });
   }
+}
+
+function mergeEdits(answers: readonly { value: Partial<TableEditOutcome> & TableEditResult }[]): TableEditOutcome {
+  return {
+    found: answers.some((a) => a.value.found !== false),
+    tables: Math.max(0, ...answers.map((a) => a.value.tables)),
+    changed: Math.max(0, ...answers.map((a) => a.value.changed)),
+  };
 }

@@ -64,7 +64,8 @@ export function mergeStats(perWorker: readonly Readonly<Record<string, number>>[
  * Backends: one entry per backend, in configuration order. `activeConnections` is summed; `healthy`
  * holds when every worker's checks pass; when the workers disagree on `state` (one worker's checks
  * see it down, another's not yet) the first worker's is shown and each worker's is listed under
- * `workerStates`.
+ * `workerStates`; likewise `workerWeights` when their weights differ (a weight that failed to
+ * reach one of them).
  */
 export function mergeBackends(perWorker: readonly (readonly BackendJson[])[], workerIds: readonly number[] = []): BackendJson[] {
   const first = perWorker[0] ?? [];
@@ -76,9 +77,9 @@ export function mergeBackends(perWorker: readonly (readonly BackendJson[])[], wo
       activeConnections: copies.reduce((n, b) => n + (typeof b.activeConnections === 'number' ? b.activeConnections : 0), 0),
       healthy: copies.every((b) => b.healthy !== false),
     };
-    if (new Set(states).size > 1) {
-      merged.workerStates = Object.fromEntries(copies.map((b, i) => [String(workerIds[i] ?? i + 1), b.state]));
-    }
+    const byWorker = (field: string): Record<string, unknown> => Object.fromEntries(copies.map((b, i) => [String(workerIds[i] ?? i + 1), b[field]]));
+    if (new Set(states).size > 1) merged.workerStates = byWorker('state');
+    if (new Set(copies.map((b) => b.weight)).size > 1) merged.workerWeights = byWorker('weight');
     return merged as BackendJson;
   });
 }

@@ -31,6 +31,9 @@ export interface SupervisorOptions {
   readonly args?: readonly string[];
 }
 
+/** How long the IPC channel of a worker that has exited may take to close (and deliver its last messages). */
+const CHANNEL_DRAIN_MS = 2_000;
+
 /** What a worker said when it was ready: the fields of its `tether listening` line. */
 export type Readiness = Readonly<Record<string, unknown>> & { readonly listeners: Readonly<Record<string, string>> };
 
@@ -150,11 +153,15 @@ export class Supervisor {
     worker.on('error', (err: Error) => this.#options.log.debug({ worker: worker.id, err: err.message }, 'worker channel error'));
     const link: WorkerLink = { id: worker.id, send: (message) => send(worker, message) };
     // Gone for good once it has exited AND its channel is closed: only then has every message it
-    // sent (such as why it failed) been read.
-    const exited = Promise.all([
-      new Promise<void>((resolve) => worker.once('exit', () => resolve())),
-      new Promise<void>((resolve) => worker.once('disconnect', () => resolve())),
-    ]).then(() => undefined);
+    // sent (such as why it failed) been read. Node does not always say 'disconnect' for a worker
+    // that exited (seen on a loaded machine: a worker stopped by the primary, 'exit' and no
+    // 'disconnect', which left stop() waiting forever), so after the exit the channel gets a
+    // bounded time to drain.
+    const disconnected = new Promise<void>((resolve) => worker.once('disconnect', () => resolve()));
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve())).then(() => {
+      let timer: NodeJS.Timeout | undefined;
+      return Promise.race([disconnected, new Promise<void>((resolve) => (timer = setTimeout(resolve, CHANNEL_DRAIN_MS)))]).finally(() => clearTimeout(timer));
+    });
     const member: Member = { worker, link, readiness: undefined, failure: undefined, exited };
     this.#members.set(worker.id, member);
     worker.on('message', (message: unknown) => {

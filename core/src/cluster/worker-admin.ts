@@ -29,6 +29,17 @@ export function answerAdmin(port: IpcPort<PrimaryMessage, WorkerMessage>, source
           if (result.changed) log.info({ backend: args.id, state: args.state }, 'backend state set by admin');
           return result;
         }
+        case 'set-weight': {
+          const result = await source.setWeight(String(args.id), Number(args.weight));
+          if (result.changed) log.info({ backend: args.id, weight: args.weight }, 'backend weight set by admin');
+          return result;
+        }
+        case 'set-entry':
+          return source.setEntry(String(args.key), String(args.backend));
+        case 'delete-entry':
+          return source.deleteEntry(String(args.key));
+        case 'clear-entries':
+          return source.clearEntries(typeof args.backend === 'string' ? args.backend : undefined);
         case 'explain':
           return source.explain(Buffer.from(String(args.hex ?? ''), 'hex'));
         case 'reload':

@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { ConfigError, describe } from '../errors.ts';
 import { parseHostPort } from '../net/address.ts';
 import type { BackendDefinition, HealthCheckType } from '../backend/backend-pool.ts';
+import { toAdminConfig, type AdminConfig } from './admin-config.ts';
 import { parseDuration } from './duration.ts';
 import { configSchema, registerFormats, type RawConfig } from './schema.ts';
 import type { ChainCondition, ChainEntry, ListenerConfig, TetherConfig } from './types.ts';
@@ -37,7 +38,8 @@ export function loadConfig(sources: ConfigSources = {}): TetherConfig {
     baseDir = dirname(file);
   }
   for (const [path, value] of Object.entries(sources.overrides ?? {})) {
-    if (value !== undefined) conf.set(path, value);
+    // `admin: "host:port"` (the option's first shape, and --admin) is admin.listen.
+    if (value !== undefined) conf.set(path === 'admin' && typeof value === 'string' ? 'admin.listen' : path, value);
   }
   try {
     conf.validate({ allowed: 'strict' });
@@ -45,7 +47,15 @@ export function loadConfig(sources: ConfigSources = {}): TetherConfig {
     const where = sources.file ? ` in ${sources.file}` : '';
     throw new ConfigError(`invalid configuration${where}:\n  ${describe(err).split('\n').join('\n  ')}`, { cause: err });
   }
-  return normalize(conf.getProperties() as RawConfig, baseDir);
+  const raw = conf.getProperties() as RawConfig;
+  const where = sources.file ? ` in ${sources.file}` : '';
+  let admin: AdminConfig | undefined;
+  try {
+    admin = toAdminConfig(raw.admin, baseDir);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration${where}:\n  ${describe(err)}`, { cause: err });
+  }
+  return normalize(raw, admin, baseDir);
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
@@ -63,17 +73,19 @@ function readConfigFile(file: string): Record<string, unknown> {
   if (notLists.length > 0) {
     throw new ConfigError(`invalid configuration in ${file}:\n  ${notLists.map((k) => `${k}: must be a list (in YAML, start each entry with "- "); found ${typeof options[k] === 'object' ? 'a mapping' : JSON.stringify(options[k])}`).join('\n  ')}`);
   }
+  // The admin option was first a plain address; that shape stays valid (admin.listen).
+  if (typeof options.admin === 'string') return { ...options, admin: { listen: options.admin } };
   return options;
 }
 
-function normalize(raw: RawConfig, baseDir: string): TetherConfig {
+function normalize(raw: RawConfig, admin: AdminConfig | undefined, baseDir: string): TetherConfig {
   return Object.freeze({
     listen: raw.listen ? parseHostPort(raw.listen) : undefined,
     listeners: [
       ...(raw.listen ? [{ name: 'main', address: parseHostPort(raw.listen), transports: [] }] : []),
       ...raw.listeners.map(toListener),
     ],
-    admin: raw.admin ? parseHostPort(raw.admin, '127.0.0.1') : undefined,
+    admin,
     backends: raw.backends.map(toBackend),
     key: raw.key.map(toChainEntry),
     select: raw.select.map(toChainEntry),

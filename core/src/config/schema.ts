@@ -1,4 +1,5 @@
 import convict, { type Schema } from 'convict';
+import { isWeight, WEIGHT_MAX, WEIGHT_MIN } from '../backend/weight.ts';
 import { LOG_LEVELS } from '../logger.ts';
 import { parseHostPort } from '../net/address.ts';
 import { parseDuration } from './duration.ts';
@@ -11,7 +12,7 @@ import { CHAIN_CONDITIONS } from './types.ts';
 export interface RawConfig {
   listen: string;
   listeners: unknown[];
-  admin: string;
+  admin: { listen: string; token: string; tokenFile: string; hosts: string[] };
   backends: unknown[];
   key: unknown[];
   select: unknown[];
@@ -61,6 +62,26 @@ const sniffBytes = (val: unknown): void => {
 /** A positive whole number of worker processes, or `auto` (one per CPU). */
 const workers = (val: unknown): void => {
   assert(val === 'auto' || (Number.isInteger(val) && (val as number) >= 1), 'must be a whole number of worker processes, at least 1, or "auto" (one per CPU)');
+};
+
+/** Host names the admin API answers to (the Host header), besides its own address. */
+const hostNames = (val: unknown): void => {
+  assert(Array.isArray(val), 'must be a list of host names');
+  val.forEach((name, i) => {
+    assert(typeof name === 'string' && /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(name), `[${i}] must be a host name such as lb1.example.net (no port, no scheme); got ${JSON.stringify(name)}`);
+  });
+};
+
+/** A bearer token travels in an HTTP header: visible ASCII, no spaces, and long enough not to be guessed. */
+export const ADMIN_TOKEN_MIN_LENGTH = 16;
+export function checkAdminToken(token: string): void {
+  assert(/^[\x21-\x7e]*$/.test(token), 'must be printable ASCII without spaces (it is sent in an HTTP header)');
+  assert(token.length >= ADMIN_TOKEN_MIN_LENGTH, `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (for example: openssl rand -hex 32)`);
+}
+
+const adminToken = (val: unknown): void => {
+  assert(typeof val === 'string', 'must be a string');
+  if (val !== '') checkAdminToken(val);
 };
 
 const splitList = (val: unknown): unknown =>
@@ -130,7 +151,7 @@ const backends = (val: unknown): void => {
       assert(maxconn === undefined || (Number.isInteger(maxconn) && (maxconn as number) >= 0), `${at}.maxconn must be a whole number (0 = no limit)`);
       assert(connectTimeout === undefined || parseDuration(connectTimeout) !== undefined, `${at}.connectTimeout must be a duration such as "5s"`);
       assert(check === undefined || CHECK_TYPES.includes(check as never), `${at}.check must be one of ${CHECK_TYPES.join(', ')}`);
-      assert(weight === undefined || (Number.isInteger(weight) && (weight as number) >= 1 && (weight as number) <= 256), `${at}.weight must be an integer from 1 to 256`);
+      assert(weight === undefined || isWeight(weight), `${at}.weight must be an integer from ${WEIGHT_MIN} to ${WEIGHT_MAX}`);
       assert(state === undefined || BACKEND_STATES.includes(state as never), `${at}.state must be one of ${BACKEND_STATES.join(', ')}`);
       assert(sendProxy === undefined || PROXY_VERSIONS.includes(sendProxy as never), `${at}.sendProxy must be one of ${PROXY_VERSIONS.join(', ')}`);
       address = a;
@@ -162,6 +183,8 @@ export function registerFormats(): void {
     workers: { validate: workers, coerce: (val: unknown) => (typeof val === 'string' && /^\d+$/.test(val) ? Number(val) : val) },
     'sniff-bytes': { validate: sniffBytes, coerce: (val: unknown) => (typeof val === 'string' && /^\d+$/.test(val) ? Number(val) : val) },
     'plugin-chain': { validate: chain, coerce: splitList },
+    'host-names': { validate: hostNames, coerce: splitList },
+    'admin-token': { validate: adminToken },
     'backend-list': { validate: backends, coerce: splitList },
     'listener-list': { validate: listeners, coerce: (val: unknown) => (typeof val === 'string' ? (JSON.parse(val) as unknown) : val) },
   });
@@ -181,10 +204,32 @@ export const configSchema: Schema<RawConfig> = {
     env: 'TETHER_LISTENERS',
   },
   admin: {
-    doc: 'Address of the admin HTTP API (stick table, stats, backends) as host:port; empty turns it off. Keep it on loopback.',
-    format: 'optional-host-port',
-    default: '',
-    env: 'TETHER_ADMIN',
+    // A config file may also say `admin: "host:port"`: load-config.ts reads it as admin.listen.
+    listen: {
+      doc: 'Address of the admin HTTP API (stick table, stats, backends, runtime control) as host:port; empty turns it off. A non-loopback address needs a token.',
+      format: 'optional-host-port',
+      default: '',
+      env: 'TETHER_ADMIN',
+    },
+    token: {
+      doc: 'Bearer token every admin request must carry (Authorization: Bearer TOKEN), at least 16 characters; required when admin.listen is not a loopback address. Empty: no token on loopback.',
+      format: 'admin-token',
+      default: '',
+      env: 'TETHER_ADMIN_TOKEN',
+      sensitive: true,
+    },
+    tokenFile: {
+      doc: 'File holding the admin token (its first line; relative to the config file), instead of admin.token.',
+      format: String,
+      default: '',
+      env: 'TETHER_ADMIN_TOKEN_FILE',
+    },
+    hosts: {
+      doc: 'Host names the admin API also answers to (the Host header), e.g. a DNS name of this machine; its own address and, on loopback, localhost always work.',
+      format: 'host-names',
+      default: [],
+      env: 'TETHER_ADMIN_HOSTS',
+    },
   },
   backends: {
     doc: 'Brokers to balance over: "[name=]host:port" strings or { name, address, weight, state, sendProxy } objects. Empty starts two embedded brokers.',

@@ -1,6 +1,7 @@
 import type { BackendDefinition } from '../backend/backend-pool.ts';
 import type { HealthCheckSettings } from '../backend/health-checker.ts';
 import type { HostPort } from '../net/address.ts';
+import type { AdminConfig } from './admin-config.ts';
 
 /**
  * Which clients a chain entry applies to: all, only those with a session the broker keeps after
@@ -29,7 +30,8 @@ export interface TetherConfig {
   readonly listen: HostPort | undefined;
   /** Every listener; the plain `listen` address, when set, is the one named "main". */
   readonly listeners: readonly ListenerConfig[];
-  readonly admin: HostPort | undefined;
+  /** The admin API, when `admin.listen` is set. */
+  readonly admin: AdminConfig | undefined;
   readonly backends: readonly BackendDefinition[];
   readonly key: readonly ChainEntry[];
   readonly select: readonly ChainEntry[];

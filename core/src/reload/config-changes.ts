@@ -29,7 +29,10 @@ export function diffConfig(old: TetherConfig, next: TetherConfig): ConfigDiff {
   compare('healthCheck', stableJson({ ...old.healthCheck, password: '' }), stableJson({ ...next.healthCheck, password: '' }));
   if (old.healthCheck.password !== next.healthCheck.password) changes.push('healthCheck.password changed');
   compare('log.level', old.log.level, next.log.level);
-  compare('admin', old.admin ? formatHostPort(old.admin) : 'off', next.admin ? formatHostPort(next.admin) : 'off');
+  compare('admin', old.admin ? formatHostPort(old.admin.listen) : 'off', next.admin ? formatHostPort(next.admin.listen) : 'off');
+  // The token itself is never shown: only that it changed.
+  if ((old.admin?.token?.reveal() ?? '') !== (next.admin?.token?.reveal() ?? '')) changes.push(`admin token ${next.admin?.token ? (old.admin?.token ? 'changed' : 'set') : 'removed'}`);
+  compare('admin.hosts', old.admin?.hosts.join(', ') || 'none', next.admin?.hosts.join(', ') || 'none');
   compare('plugins', old.plugins.join(', ') || 'none', next.plugins.join(', ') || 'none');
   compare('workers', String(old.workers), String(next.workers), needRestart);
   compare('cluster.scheduling', old.cluster.scheduling, next.cluster.scheduling, needRestart);

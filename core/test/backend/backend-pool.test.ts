@@ -10,8 +10,8 @@ describe('BackendPool', () => {
   it('keeps every definition, in order, with zero active connections', () => {
     const pool = new BackendPool([def('a', { port: 1, weight: 3, sendProxy: 'v2' }), def('b', { state: 'drain' })]);
     expect(pool.all().map((b) => JSON.parse(JSON.stringify(b)) as unknown)).toEqual([
-      { id: 'a', host: '127.0.0.1', port: 1, weight: 3, state: 'ready', adminState: 'ready', healthy: true, sendProxy: 'v2', maxconn: 0, activeConnections: 0 },
-      { id: 'b', host: '127.0.0.1', port: 1000, weight: 1, state: 'drain', adminState: 'drain', healthy: true, sendProxy: 'none', maxconn: 0, activeConnections: 0 },
+      { id: 'a', host: '127.0.0.1', port: 1, weight: 3, configWeight: 3, state: 'ready', adminState: 'ready', healthy: true, sendProxy: 'v2', maxconn: 0, activeConnections: 0 },
+      { id: 'b', host: '127.0.0.1', port: 1000, weight: 1, configWeight: 1, state: 'drain', adminState: 'drain', healthy: true, sendProxy: 'none', maxconn: 0, activeConnections: 0 },
     ]);
     expect(pool.get('b')?.state).toBe('drain');
     expect(pool.get('zzz')).toBeUndefined();
@@ -92,6 +92,27 @@ describe('BackendPool', () => {
     const pool = new BackendPool([]);
     expect(pool.all()).toEqual([]);
     expect(pool.available()).toEqual([]);
+  });
+
+  it('sets a weight at runtime on the live backend the strategies hold, remembering the configured one', () => {
+    const pool = new BackendPool([def('a', { weight: 2 }), def('b')]);
+    const offered = pool.available();
+    expect(pool.setWeight('a', 10)).toBe(true);
+    // The same object the strategies were given now says 10: no array is rebuilt for a weight.
+    expect(offered[0]!.weight).toBe(10);
+    expect(pool.available()).toBe(offered);
+    expect(JSON.parse(JSON.stringify(pool.get('a')))).toMatchObject({ weight: 10, configWeight: 2 });
+    expect(pool.weightSetAtRuntime('a')).toBe(true);
+    expect(pool.weightSetAtRuntime('b')).toBe(false);
+    expect(pool.setWeight('zzz', 3)).toBe(false);
+  });
+
+  it('refuses a weight outside 1..256 or not whole, changing nothing', () => {
+    const pool = new BackendPool([def('a', { weight: 2 })]);
+    for (const bad of [0, 257, 1.5, -3, Number.NaN]) {
+      expect(() => pool.setWeight('a', bad), String(bad)).toThrow(RangeError);
+    }
+    expect(pool.get('a')?.weight).toBe(2);
   });
 });
 

@@ -22,4 +22,10 @@ describe('merging the workers\' admin answers', () => {
     expect(mergeBackends([[b('ready', true, 2)], [b('ready', true, 3)]], [1, 2])).toEqual([b('ready', true, 5)]);
     expect(mergeBackends([[b('ready', true, 2)], [b('down', false, 0)]], [1, 4])).toEqual([{ ...b('ready', false, 2), workerStates: { 1: 'ready', 4: 'down' } }]);
   });
+
+  it('backends: disagreeing weights listed per worker, agreeing ones not', () => {
+    const b = (weight: number) => ({ id: 'x', host: 'h', port: 1, state: 'ready', healthy: true, activeConnections: 0, weight });
+    expect(mergeBackends([[b(3)], [b(3)]], [1, 2])).toEqual([b(3)]);
+    expect(mergeBackends([[b(3)], [b(1)]], [1, 5])).toEqual([{ ...b(3), workerWeights: { 1: 3, 5: 1 } }]);
+  });
 });

@@ -85,7 +85,7 @@ describe('loadConfig from files', () => {
 
   const EXPECTED = {
     listen: { host: '127.0.0.1', port: 2000 },
-    admin: { host: '127.0.0.1', port: 9000 },
+    admin: { listen: { host: '127.0.0.1', port: 9000 }, token: undefined, hosts: [] },
     retries: 3,
     backends: [
       { id: 'a', host: '127.0.0.1', port: 1884, weight: 1, state: 'ready', sendProxy: 'none' },
@@ -203,7 +203,7 @@ describe('loadConfig from TETHER_* environment', () => {
     });
     expect(config).toMatchObject({
       listen: { host: '::1', port: 0 },
-      admin: { host: '127.0.0.1', port: 0 },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token: undefined, hosts: [] },
       backends: [
         { id: 'a', host: '127.0.0.1', port: 1884 },
         { id: 'b', host: '::1', port: 1885 },
@@ -297,7 +297,7 @@ describe('loadConfig normalization', () => {
   });
 
   it('gives the admin API a loopback host when only a port is given', () => {
-    expect(loadConfig({ env: NO_ENV, overrides: { admin: ':9000' } }).admin).toEqual({ host: '127.0.0.1', port: 9000 });
+    expect(loadConfig({ env: NO_ENV, overrides: { admin: ':9000' } }).admin?.listen).toEqual({ host: '127.0.0.1', port: 9000 });
   });
 
   it('gives the listener all interfaces when only a port is given', () => {
@@ -318,5 +318,54 @@ describe('workers', () => {
 
   it.each([['0'], ['-1'], ['1.5'], ['many']])('refuses %s naming the option', (value) => {
     expect(() => loadConfig({ env: {}, overrides: { workers: value } })).toThrow(/workers: must be a whole number of worker processes, at least 1, or "auto"/);
+  });
+});
+
+describe('admin: an address, or { listen, token, tokenFile, hosts }', () => {
+  const TOKEN = 'config-test-token-0123456789';
+
+  it('takes the object form from a file, and the plain address form as admin.listen', () => {
+    const object = file('admin-object.yaml', 'admin:\n  listen: 127.0.0.1:9001\n  hosts: [lb1.example.net]\n');
+    expect(loadConfig({ file: object, env: NO_ENV }).admin).toEqual({ listen: { host: '127.0.0.1', port: 9001 }, token: undefined, hosts: ['lb1.example.net'] });
+    const plain = file('admin-plain.json', '{ "admin": "127.0.0.1:9002" }');
+    expect(loadConfig({ file: plain, env: NO_ENV }).admin?.listen).toEqual({ host: '127.0.0.1', port: 9002 });
+    // TETHER_ADMIN (the address) and the --admin flag (override `admin`) still set it.
+    expect(loadConfig({ env: { TETHER_ADMIN: '127.0.0.1:9003' } }).admin?.listen.port).toBe(9003);
+    expect(loadConfig({ file: plain, env: NO_ENV, overrides: { admin: '127.0.0.1:9004' } }).admin?.listen.port).toBe(9004);
+  });
+
+  it('reads the token from admin.token, TETHER_ADMIN_TOKEN or the first line of admin.tokenFile (relative to the file)', () => {
+    const fromKey = loadConfig({ file: file('t1.yaml', `admin: { listen: "127.0.0.1:0", token: ${TOKEN} }\n`), env: NO_ENV }).admin!.token!;
+    expect(fromKey.matches(TOKEN)).toBe(true);
+    expect(fromKey.source).toBe('admin.token');
+    expect(loadConfig({ env: { TETHER_ADMIN: '127.0.0.1:0', TETHER_ADMIN_TOKEN: TOKEN } }).admin!.token!.matches(TOKEN)).toBe(true);
+    file('token.txt', `${TOKEN}\nsecond line ignored\n`);
+    const fromFile = loadConfig({ file: file('t2.yaml', 'admin: { listen: "127.0.0.1:0", tokenFile: token.txt }\n'), env: NO_ENV }).admin!.token!;
+    expect(fromFile.matches(TOKEN)).toBe(true);
+    expect(fromFile.source).toBe(`admin.tokenFile ${join(dir, 'token.txt')}`);
+  });
+
+  it('never shows the token: the configuration as JSON says [redacted]', () => {
+    const config = loadConfig({ env: { TETHER_ADMIN: '127.0.0.1:0', TETHER_ADMIN_TOKEN: TOKEN } });
+    expect(JSON.stringify(config)).not.toContain(TOKEN);
+    expect(JSON.stringify(config.admin)).toContain('"token":"[redacted]"');
+  });
+
+  it('refuses a token file that is missing, empty or short, and both a token and a file', () => {
+    const missing = configError(() => loadConfig({ env: { TETHER_ADMIN: '127.0.0.1:0', TETHER_ADMIN_TOKEN_FILE: join(dir, 'nope.txt') } }));
+    expect(missing.message).toContain(`admin.tokenFile ${join(dir, 'nope.txt')} cannot be read: ENOENT`);
+    file('empty.txt', '\n');
+    expect(configError(() => loadConfig({ env: { TETHER_ADMIN: '127.0.0.1:0', TETHER_ADMIN_TOKEN_FILE: join(dir, 'empty.txt') } })).message)
+      .toContain('its first line is empty; put the token there');
+    file('short.txt', 'abc\n');
+    expect(configError(() => loadConfig({ env: { TETHER_ADMIN: '127.0.0.1:0', TETHER_ADMIN_TOKEN_FILE: join(dir, 'short.txt') } })).message)
+      .toContain('the token must be at least 16 characters');
+    file('token.txt', `${TOKEN}\n`);
+    expect(configError(() => loadConfig({ env: { TETHER_ADMIN: '127.0.0.1:0', TETHER_ADMIN_TOKEN: TOKEN, TETHER_ADMIN_TOKEN_FILE: join(dir, 'token.txt') } })).message)
+      .toContain('admin.token (TETHER_ADMIN_TOKEN) and admin.tokenFile (TETHER_ADMIN_TOKEN_FILE) are both set: keep one');
+  });
+
+  it('with no admin address the token options are not read', () => {
+    expect(loadConfig({ env: { TETHER_ADMIN_TOKEN_FILE: join(dir, 'nope.txt') } }).admin).toBeUndefined();
   });
 });

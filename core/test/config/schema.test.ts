@@ -28,9 +28,9 @@ describe('configSchema', () => {
       }
     };
     walk(configSchema as unknown as Record<string, unknown>);
-    // listen, listeners, admin, backends, key, select, sinks, plugins, 2 sniff, 3 timeouts, retries,
+    // listen, listeners, 4 admin, backends, key, select, sinks, plugins, 2 sniff, 3 timeouts, retries,
     // embedded, 9 healthCheck, log, workers, cluster.scheduling.
-    expect(envs.length).toBe(27);
+    expect(envs.length).toBe(30);
     for (const env of envs) expect(env).toMatch(/^TETHER_[A-Z_]+$/);
     expect(new Set(envs).size).toBe(envs.length);
   });
@@ -44,7 +44,10 @@ describe('config validation messages', () => {
     ['listen with a bare IPv6 address', { listen: '::1:1883' }, /listen: .*write IPv6 addresses as \[addr\]:port/],
     ['listen with an invalid bracketed IPv6 address', { listen: '[zz::1]:1883' }, /listen: .*invalid IPv6 address/],
     ['a non-string listen', { listen: 1883 }, /listen: must be a "host:port" string/],
-    ['admin without a port', { admin: 'localhost' }, /admin: "localhost" is not host:port/],
+    ['admin without a port', { admin: 'localhost' }, /admin\.listen: "localhost" is not host:port/],
+    ['an admin token with a space', { 'admin.token': 'abcdefgh ijklmnopq' }, /admin\.token: must be printable ASCII without spaces/],
+    ['a short admin token', { 'admin.token': 'short' }, /admin\.token: must be at least 16 characters \(for example: openssl rand -hex 32\)/],
+    ['an admin host name with a port', { 'admin.hosts': ['lb1:9999'] }, /admin\.hosts: \[0\] must be a host name such as lb1\.example\.net/],
     ['a sniff timeout that is not a duration', { 'sniff.timeout': 'soon' }, /sniff\.timeout: must be a duration/],
     ['a connect timeout with an unknown unit', { 'timeouts.connect': '5w' }, /timeouts\.connect: must be a duration/],
     ['negative retries', { retries: -1 }, /retries: must be a positive integer/],
