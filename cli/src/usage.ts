@@ -17,7 +17,8 @@ Configuration options (start, validate, explain, plugins); they override the fil
   --listen HOST:PORT         MQTT listener                       (default 127.0.0.1:1883)
   --backend [NAME=]HOST:PORT a broker; repeat for each            (default: embedded brokers)
   --send-proxy v1|v2|none    PROXY protocol towards the --backend brokers
-  --admin HOST:PORT          admin HTTP API on loopback          (default off)
+  --admin HOST:PORT          admin HTTP API on loopback, with GET /metrics (default off)
+  --metrics-listen HOST:PORT read-only listener for GET /metrics only (Prometheus) (default off)
   --key a,b                  key extractor chain                  (default client-id)
   --select a,b               strategy chain                       (default stick-table,least-connections)
   --sinks a,b                sink chain                           (default proxy-protocol)

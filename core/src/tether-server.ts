@@ -5,6 +5,8 @@ import { localAdminSource } from './admin/admin-source.ts';
 import type { BackendPool } from './backend/backend-pool.ts';
 import type { HealthChecker } from './backend/health-checker.ts';
 import { explain, type ExplainResult } from './explain.ts';
+import { MetricsServer } from './metrics/metrics-server.ts';
+import type { TetherMetrics } from './metrics/tether-metrics.ts';
 import { formatHostPort, type HostPort } from './net/address.ts';
 import { listen } from './net/listen.ts';
 import { ConnectionPipeline, type ListenerRuntime, type PipelineDeps } from './pipeline/connection-pipeline.ts';
@@ -29,6 +31,8 @@ export class TetherServer {
   readonly #bound = new Map<string, HostPort>();
   readonly #clients = new Set<Socket>();
   #admin: AdminServer | undefined;
+  #metricsServer: MetricsServer | undefined;
+  #metricsAddress: HostPort | undefined;
   #subscription: Subscription | undefined;
   #adminAddress: HostPort | undefined;
 
@@ -48,6 +52,11 @@ export class TetherServer {
     return this.#deps.strategies;
   }
 
+  /** The Prometheus metrics; undefined when `metrics.enabled` is false. */
+  get metrics(): TetherMetrics | undefined {
+    return this.#deps.metrics;
+  }
+
   /** Where the first listener ("main", the plain one, when configured) is bound: the real port when 0 was asked for. */
   get address(): HostPort {
     const first = this.#bound.values().next();
@@ -62,6 +71,11 @@ export class TetherServer {
 
   get adminAddress(): HostPort | undefined {
     return this.#adminAddress;
+  }
+
+  /** Where `metrics.listen` is bound, if configured. */
+  get metricsAddress(): HostPort | undefined {
+    return this.#metricsAddress;
   }
 
   /**
@@ -95,6 +109,11 @@ export class TetherServer {
         this.#admin = new AdminServer({ log, source: localAdminSource({ ...this.#deps, explain: (bytes) => this.explain(bytes) }) });
         this.#adminAddress = await this.#admin.start(config.admin);
       }
+      const metrics = this.#deps.metrics;
+      if (config.metrics.listen && metrics) {
+        this.#metricsServer = new MetricsServer(() => metrics.exposition(), log);
+        this.#metricsAddress = await this.#metricsServer.start(config.metrics.listen);
+      }
     } catch (err) {
       await this.close();
       throw err;
@@ -104,11 +123,12 @@ export class TetherServer {
   }
 
   /** The fields of the readiness line: where it listens, its backends and chains. */
-  readiness(): { listen: string; listeners: Record<string, string>; admin: string | undefined; backends: string[]; key: string[]; select: string[]; sinks: string[] } {
+  readiness(): { listen: string; listeners: Record<string, string>; admin: string | undefined; metrics?: string; backends: string[]; key: string[]; select: string[]; sinks: string[] } {
     return {
       listen: formatHostPort(this.address),
       listeners: Object.fromEntries([...this.#bound].map(([name, address]) => [name, formatHostPort(address)])),
       admin: this.#adminAddress && `http://${formatHostPort(this.#adminAddress)}`,
+      ...(this.#metricsAddress ? { metrics: `http://${formatHostPort(this.#metricsAddress)}/metrics` } : {}),
       backends: this.#deps.pool.all().map((b) => `${b.id}=${formatHostPort(b)}`),
       key: this.#deps.extractors.map((e) => e.name),
       select: this.#deps.strategies.strategies.map((s) => s.name),
@@ -130,6 +150,7 @@ export class TetherServer {
     await Promise.all(closed);
     this.#subscription?.unsubscribe();
     await this.#admin?.close();
+    await this.#metricsServer?.close();
     await this.#deps.strategies.close();
     for (const listener of this.#deps.listeners) for (const t of listener.transports) await t.product.close?.();
     this.#deps.log.info('tether stopped');

@@ -1,4 +1,4 @@
-import { AdminServer, formatHostPort, Supervisor, WORKER_BACKENDS_ENV, type Logger, type TetherConfig } from '@tether/core';
+import { AdminServer, formatHostPort, MetricsServer, Supervisor, WORKER_BACKENDS_ENV, type Logger, type TetherConfig } from '@tether/core';
 import type { EmbeddedBroker } from '@tether/embedded-broker';
 
 /**
@@ -11,9 +11,11 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
   const env: Record<string, string> = brokers.length > 0 ? { [WORKER_BACKENDS_ENV]: JSON.stringify(config.backends) } : {};
   const supervisor = new Supervisor({ workers: config.workers, scheduling: config.cluster.scheduling, log, env });
   let admin: AdminServer | undefined;
+  let metrics: MetricsServer | undefined;
   let stopping = false;
   const shutdown = async (): Promise<void> => {
     await admin?.close();
+    await metrics?.close();
     await supervisor.stop();
     await Promise.all(brokers.map((b) => b.close()));
   };
@@ -54,6 +56,12 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
       const bound = await admin.start(config.admin);
       readiness = { ...readiness, admin: `http://${formatHostPort(bound)}` };
     }
+    if (config.metrics.listen) {
+      // One scrape of the primary gives the sum over the workers (cluster-metrics.ts).
+      metrics = new MetricsServer(async () => (await supervisor.admin.metrics())!, log);
+      const bound = await metrics.start(config.metrics.listen);
+      readiness = { ...readiness, metrics: `http://${formatHostPort(bound)}/metrics` };
+    }
   } catch (err) {
     if (stopping) return;
     stopping = true;
@@ -61,5 +69,5 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
     throw err;
   }
   const { t: _t, ...fields } = readiness as Record<string, unknown>;
-  log.info({ ...fields, admin: readiness.admin, workers: config.workers, scheduling: config.cluster.scheduling, pids: supervisor.pids }, 'tether listening');
+  log.info({ ...fields, admin: readiness.admin, ...(readiness.metrics ? { metrics: readiness.metrics } : {}), workers: config.workers, scheduling: config.cluster.scheduling, pids: supervisor.pids }, 'tether listening');
 }

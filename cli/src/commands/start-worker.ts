@@ -22,6 +22,8 @@ export async function startWorker(loaded: TetherConfig): Promise<void> {
   const config: TetherConfig = {
     ...loaded,
     admin: undefined,
+    // The primary serves the metrics listener, summed over the workers.
+    metrics: { ...loaded.metrics, listen: undefined },
     ...(embedded ? { backends: JSON.parse(embedded) as BackendDefinition[] } : {}),
   };
   // Ctrl-C reaches every process of the terminal's group: the primary decides, and tells us.
@@ -47,7 +49,8 @@ export async function startWorker(loaded: TetherConfig): Promise<void> {
     const peers = new WorkerPeers(port, id, log);
     ({ server } = await createTether({ config, registry: builtinRegistry(), log, peers: (name) => peers.channel(name) }));
     const own = server;
-    answerAdmin(port, localAdminSource({ stats: own.stats, pool: own.pool, strategies: own.strategies, explain: (bytes) => own.explain(bytes) }), log);
+    const metrics = own.metrics;
+    answerAdmin(port, localAdminSource({ stats: own.stats, pool: own.pool, strategies: own.strategies, metrics, explain: (bytes) => own.explain(bytes) }), log, metrics && (() => metrics.json()));
     await peers.sync(SYNC_TIMEOUT_MS);
     if (stopping) return;
     await own.start({ announce: 'worker listening' });

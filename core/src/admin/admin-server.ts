@@ -4,6 +4,7 @@ import { describe } from '../errors.ts';
 import type { AdminState, TableQuery } from '../plugin.ts';
 import { listen } from '../net/listen.ts';
 import type { HostPort } from '../net/address.ts';
+import type { Exposition } from '../metrics/exposition.ts';
 import type { AdminSource } from './admin-source.ts';
 
 export interface AdminDeps {
@@ -51,6 +52,7 @@ export class AdminServer {
     }
     if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { counters: await source.stats() });
     if (req.method === 'GET' && url.pathname === '/backends') return send(res, 200, { backends: await source.backends() });
+    if (req.method === 'GET' && url.pathname === '/metrics') return sendMetrics(res, await source.metrics());
     const stateRoute = /^\/backends\/([^/]+)\/state$/.exec(url.pathname);
     if (req.method === 'POST' && stateRoute) {
       const id = decodeURIComponent(stateRoute[1]!);
@@ -70,7 +72,7 @@ export class AdminServer {
       if (!/^([0-9a-fA-F]{2})*$/.test(body)) return send(res, 400, { error: 'body must be the packet as hex' });
       return send(res, 200, await source.explain(Buffer.from(body, 'hex')));
     }
-    send(res, 404, { error: 'not found', routes: ['GET /table', 'GET /stats', 'GET /backends', 'POST /backends/NAME/state', 'POST /explain'] });
+    send(res, 404, { error: 'not found', routes: ['GET /table', 'GET /stats', 'GET /backends', 'GET /metrics', 'POST /backends/NAME/state', 'POST /explain'] });
   }
 }
 
@@ -84,6 +86,13 @@ function tableQuery(params: URLSearchParams): TableQuery {
     ...(cursor !== undefined ? { cursor } : {}),
     ...(key !== undefined ? { key } : {}),
   };
+}
+
+/** GET /metrics: the Prometheus text exposition, or 404 when metrics are turned off. */
+function sendMetrics(res: ServerResponse, exposition: Exposition | undefined): void {
+  if (!exposition) return send(res, 404, { error: 'metrics are turned off (metrics.enabled: false)' });
+  res.writeHead(200, { 'content-type': exposition.contentType, 'content-length': Buffer.byteLength(exposition.body) });
+  res.end(exposition.body);
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -1,5 +1,7 @@
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { ExplainResult } from '../explain.ts';
+import type { Exposition } from '../metrics/exposition.ts';
+import type { TetherMetrics } from '../metrics/tether-metrics.ts';
 import type { AdminState, TableQuery, TableView } from '../plugin.ts';
 import type { StrategyChain } from '../pipeline/strategy-chain.ts';
 import type { Stats } from '../stats.ts';
@@ -25,6 +27,8 @@ export interface AdminSource {
   backends(): Promise<readonly BackendJson[]>;
   setState(id: string, state: AdminState): Promise<SetStateResult>;
   explain(bytes: Buffer): Promise<ExplainResult>;
+  /** The Prometheus exposition (GET /metrics); undefined when metrics are turned off. */
+  metrics(): Promise<Exposition | undefined>;
 }
 
 export interface LocalAdminDeps {
@@ -32,6 +36,7 @@ export interface LocalAdminDeps {
   readonly pool: BackendPool;
   readonly strategies: StrategyChain;
   readonly explain: (bytes: Buffer) => Promise<ExplainResult>;
+  readonly metrics?: TetherMetrics | undefined;
 }
 
 const asJson = <T>(value: unknown): T => JSON.parse(JSON.stringify(value)) as T;
@@ -49,5 +54,6 @@ export function localAdminSource(deps: LocalAdminDeps): AdminSource {
       return { found: true, changed, backend: asJson<BackendJson>(pool.get(id)) };
     },
     explain: (bytes) => deps.explain(bytes),
+    metrics: async () => deps.metrics?.exposition(),
   };
 }

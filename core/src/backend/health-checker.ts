@@ -25,15 +25,18 @@ export class HealthChecker {
   readonly #typeFor: (id: string) => HealthCheckType;
   readonly #log: Logger;
   readonly #stats: Stats;
+  readonly #onResult: ((id: string, ok: boolean) => void) | undefined;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   #stopped = false;
 
-  constructor(pool: BackendPool, settings: HealthCheckSettings, typeFor: (id: string) => HealthCheckType, log: Logger, stats: Stats) {
+  /** `onResult` hears every check's result (the metrics count them by backend). */
+  constructor(pool: BackendPool, settings: HealthCheckSettings, typeFor: (id: string) => HealthCheckType, log: Logger, stats: Stats, onResult?: (id: string, ok: boolean) => void) {
     this.#pool = pool;
     this.#settings = settings;
     this.#typeFor = typeFor;
     this.#log = log;
     this.#stats = stats;
+    this.#onResult = onResult;
   }
 
   start(): void {
@@ -60,6 +63,7 @@ export class HealthChecker {
     const result = await probe(backend, { ...this.#settings, type });
     if (this.#stopped) return;
     const healthy = this.#pool.isHealthy(id);
+    this.#onResult?.(id, result.ok);
     if (result.ok) {
       streak.failures = 0;
       streak.passes++;

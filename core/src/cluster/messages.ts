@@ -16,7 +16,7 @@
 export type PeerEnvelope = readonly [channel: string, message: unknown];
 
 /** The admin API questions the primary asks its workers. */
-export type AdminOp = 'tables' | 'stats' | 'backends' | 'set-state' | 'explain';
+export type AdminOp = 'tables' | 'stats' | 'backends' | 'set-state' | 'explain' | 'metrics';
 
 export type WorkerMessage =
   | { readonly t: 'tether:peers'; readonly batch: readonly PeerEnvelope[] }

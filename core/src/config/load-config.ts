@@ -45,7 +45,11 @@ export function loadConfig(sources: ConfigSources = {}): TetherConfig {
     const where = sources.file ? ` in ${sources.file}` : '';
     throw new ConfigError(`invalid configuration${where}:\n  ${describe(err).split('\n').join('\n  ')}`, { cause: err });
   }
-  return normalize(conf.getProperties() as RawConfig, baseDir);
+  const raw = conf.getProperties() as RawConfig;
+  if (!raw.metrics.enabled && raw.metrics.listen) {
+    throw new ConfigError(`invalid configuration${sources.file ? ` in ${sources.file}` : ''}:\n  metrics.listen is set (${raw.metrics.listen}) but metrics.enabled is false: drop one of them`);
+  }
+  return normalize(raw, baseDir);
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
@@ -74,6 +78,7 @@ function normalize(raw: RawConfig, baseDir: string): TetherConfig {
       ...raw.listeners.map(toListener),
     ],
     admin: raw.admin ? parseHostPort(raw.admin, '127.0.0.1') : undefined,
+    metrics: { enabled: raw.metrics.enabled, listen: raw.metrics.listen ? parseHostPort(raw.metrics.listen, '127.0.0.1') : undefined },
     backends: raw.backends.map(toBackend),
     key: raw.key.map(toChainEntry),
     select: raw.select.map(toChainEntry),

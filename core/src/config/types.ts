@@ -30,6 +30,8 @@ export interface TetherConfig {
   /** Every listener; the plain `listen` address, when set, is the one named "main". */
   readonly listeners: readonly ListenerConfig[];
   readonly admin: HostPort | undefined;
+  /** Prometheus metrics: on unless `enabled` is false; `listen` is their own read-only listener, if any. */
+  readonly metrics: { readonly enabled: boolean; readonly listen: HostPort | undefined };
   readonly backends: readonly BackendDefinition[];
   readonly key: readonly ChainEntry[];
   readonly select: readonly ChainEntry[];
