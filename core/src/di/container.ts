@@ -47,7 +47,8 @@ export async function createTether(options: TetherOptions): Promise<{ container:
   const metrics = config.metrics.enabled
     ? new TetherMetrics({ pool, stats, log: log.child({ component: 'metrics' }), tables: async () => (chain ? chain.tables({ limit: 0 }) : []) })
     : undefined;
-  container.register(Tokens.Metrics, { useValue: metrics });
+  // A factory: tsyringe takes neither undefined nor null as a value.
+  container.register(Tokens.Metrics, { useFactory: () => metrics });
   const checkType = new Map(config.backends.map((b) => [b.id, b.check ?? config.healthCheck.type]));
   container.register(Tokens.HealthChecker, {
     useValue: new HealthChecker(pool, config.healthCheck, (id) => checkType.get(id) ?? 'none', log.child({ component: 'health' }), stats, metrics && ((id, ok) => metrics.healthCheck(id, ok))),
