@@ -70,6 +70,9 @@ export class TetherMetrics {
 
   constructor(deps: MetricsDeps) {
     this.#deps = deps;
+    // The process's collectors (event-loop delay, GC) start with the first balancer, not the first
+    // scrape: what they cost is then part of what `tether bench network --metrics on,off` measures.
+    processRegistry();
     const registry = this.registry;
     this.#sniff = new Histogram({
       name: 'tether_sniff_duration_seconds',
