@@ -41,7 +41,8 @@ export class PluginCounters {
           let sum = 0;
           for (const c of stats.scoped()) if (pluginCounterName(c.scope, c.name) === metric) sum += c.value;
           this.reset();
-          this.inc(sum);
+          // A plugin that counts down would make prom-client throw and fail the whole scrape.
+          if (sum > 0) this.inc(sum);
         },
       }));
     }

@@ -117,6 +117,11 @@ describe('TetherMetrics', () => {
     expect(s.type('tether_stick_table_store_errors_total')).toBe('COUNTER');
     expect(s.value('tether_stick_table_store_errors_total')).toBe(1);
     expect(s.value('tether_acme_geo_lookups_total')).toBe(1);
+    // A plugin that counts down does not break the scrape.
+    stats.scope('acme_geo').inc('lookups', -5);
+    s = await scrapeOf(m);
+    expect(s.value('tether_acme_geo_lookups_total')).toBe(0);
+    expect(s.value('tether_stick_table_hits_total')).toBe(5);
     // Still under GET /stats, by the same names as before.
     expect(stats.snapshot()).toMatchObject({ stick_table_hits: 5, stick_table_store_errors: 1 });
   });
