@@ -6,14 +6,14 @@ import type { BackendPool } from './backend/backend-pool.ts';
 import type { HealthChecker } from './backend/health-checker.ts';
 import { explain, type ExplainResult } from './explain.ts';
 import { MetricsServer } from './metrics/metrics-server.ts';
-import type { TetherMetrics } from './metrics/tether-metrics.ts';
+import { TetherMetrics } from './metrics/tether-metrics.ts';
 import { formatHostPort, type HostPort } from './net/address.ts';
 import { listen } from './net/listen.ts';
 import { ConnectionPipeline, type ListenerRuntime, type PipelineDeps } from './pipeline/connection-pipeline.ts';
 import type { StrategyChain } from './pipeline/strategy-chain.ts';
 import type { Stats } from './stats.ts';
 
-export interface TetherServerDeps extends PipelineDeps {
+export interface TetherServerDeps extends Omit<PipelineDeps, 'metrics'> {
   /** Every listener with its transport chain, in config order. */
   readonly listeners: readonly ListenerRuntime[];
   /** Aborted on close, so plugins stop their timers. */
@@ -31,6 +31,8 @@ export class TetherServer {
   readonly #bound = new Map<string, HostPort>();
   readonly #clients = new Set<Socket>();
   #admin: AdminServer | undefined;
+  /** The balancer's Prometheus metrics, for its whole life; undefined when `metrics.enabled` is false. */
+  readonly #metrics: TetherMetrics | undefined;
   #metricsServer: MetricsServer | undefined;
   #metricsAddress: HostPort | undefined;
   #subscription: Subscription | undefined;
@@ -38,6 +40,11 @@ export class TetherServer {
 
   constructor(deps: TetherServerDeps) {
     this.#deps = deps;
+    if (deps.config.metrics.enabled) {
+      const metrics = new TetherMetrics({ pool: deps.pool, stats: deps.stats, log: deps.log.child({ component: 'metrics' }), tables: () => deps.strategies.tables({ limit: 0 }) });
+      deps.health?.observe((id, ok) => metrics.healthCheck(id, ok));
+      this.#metrics = metrics;
+    }
   }
 
   get pool(): BackendPool {
@@ -54,7 +61,7 @@ export class TetherServer {
 
   /** The Prometheus metrics; undefined when `metrics.enabled` is false. */
   get metrics(): TetherMetrics | undefined {
-    return this.#deps.metrics;
+    return this.#metrics;
   }
 
   /** Where the first listener ("main", the plain one, when configured) is bound: the real port when 0 was asked for. */
@@ -85,7 +92,7 @@ export class TetherServer {
    */
   async start(options: { readonly announce?: string } = {}): Promise<void> {
     const { config, log } = this.#deps;
-    const pipeline = new ConnectionPipeline(this.#deps);
+    const pipeline = new ConnectionPipeline({ ...this.#deps, metrics: this.#metrics });
     const accepted = this.#deps.listeners.map((listener) => {
       const server = createServer({ allowHalfOpen: true, noDelay: true });
       this.#servers.set(listener.name, server);
@@ -106,10 +113,10 @@ export class TetherServer {
         this.#bound.set(listenerConfig.name, typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : listenerConfig.address);
       }
       if (config.admin) {
-        this.#admin = new AdminServer({ log, source: localAdminSource({ ...this.#deps, explain: (bytes) => this.explain(bytes) }) });
+        this.#admin = new AdminServer({ log, source: localAdminSource({ ...this.#deps, metrics: this.#metrics, explain: (bytes) => this.explain(bytes) }) });
         this.#adminAddress = await this.#admin.start(config.admin);
       }
-      const metrics = this.#deps.metrics;
+      const metrics = this.#metrics;
       if (config.metrics.listen && metrics) {
         this.#metricsServer = new MetricsServer(() => metrics.exposition(), log);
         this.#metricsAddress = await this.#metricsServer.start(config.metrics.listen);

@@ -25,18 +25,21 @@ export class HealthChecker {
   readonly #typeFor: (id: string) => HealthCheckType;
   readonly #log: Logger;
   readonly #stats: Stats;
-  readonly #onResult: ((id: string, ok: boolean) => void) | undefined;
+  #onResult: ((id: string, ok: boolean) => void) | undefined;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   #stopped = false;
 
-  /** `onResult` hears every check's result (the metrics count them by backend). */
-  constructor(pool: BackendPool, settings: HealthCheckSettings, typeFor: (id: string) => HealthCheckType, log: Logger, stats: Stats, onResult?: (id: string, ok: boolean) => void) {
+  constructor(pool: BackendPool, settings: HealthCheckSettings, typeFor: (id: string) => HealthCheckType, log: Logger, stats: Stats) {
     this.#pool = pool;
     this.#settings = settings;
     this.#typeFor = typeFor;
     this.#log = log;
     this.#stats = stats;
-    this.#onResult = onResult;
+  }
+
+  /** `listener` hears every check's result from now on (the metrics count them by backend). */
+  observe(listener: (id: string, ok: boolean) => void): void {
+    this.#onResult = listener;
   }
 
   start(): void {

@@ -5,7 +5,6 @@ import { BackendPool } from '../backend/backend-pool.ts';
 import { HealthChecker } from '../backend/health-checker.ts';
 import type { TetherConfig } from '../config/types.ts';
 import { ConfigError } from '../errors.ts';
-import { TetherMetrics } from '../metrics/tether-metrics.ts';
 import { StrategyChain } from '../pipeline/strategy-chain.ts';
 import { buildChain, importPluginModule } from '../plugins/plugin-loader.ts';
 import type { PluginRegistry } from '../plugins/plugin-registry.ts';
@@ -42,16 +41,9 @@ export async function createTether(options: TetherOptions): Promise<{ container:
   container.register(Tokens.Registry, { useValue: registry });
   const pool = new BackendPool(config.backends);
   container.register(Tokens.BackendPool, { useValue: pool });
-  // The metrics read the strategies' tables at scrape time; the chain is built below.
-  let chain: StrategyChain | undefined;
-  const metrics = config.metrics.enabled
-    ? new TetherMetrics({ pool, stats, log: log.child({ component: 'metrics' }), tables: async () => (chain ? chain.tables({ limit: 0 }) : []) })
-    : undefined;
-  // A factory: tsyringe takes neither undefined nor null as a value.
-  container.register(Tokens.Metrics, { useFactory: () => metrics });
   const checkType = new Map(config.backends.map((b) => [b.id, b.check ?? config.healthCheck.type]));
   container.register(Tokens.HealthChecker, {
-    useValue: new HealthChecker(pool, config.healthCheck, (id) => checkType.get(id) ?? 'none', log.child({ component: 'health' }), stats, metrics && ((id, ok) => metrics.healthCheck(id, ok))),
+    useValue: new HealthChecker(pool, config.healthCheck, (id) => checkType.get(id) ?? 'none', log.child({ component: 'health' }), stats),
   });
 
   // Plugins created before a later one fails would keep their timers and watchers: stop them.
@@ -63,8 +55,7 @@ export async function createTether(options: TetherOptions): Promise<{ container:
     if (!last || !last.product.alwaysAnswers || (last.when ?? 'always') !== 'always') {
       throw new ConfigError(`select: the strategy chain [${config.select.map((e) => e.use).join(', ')}] can leave a client without a backend; end it with a strategy that always answers, such as least-connections`);
     }
-    chain = new StrategyChain(strategies, log);
-    container.register(Tokens.StrategyChain, { useValue: chain });
+    container.register(Tokens.StrategyChain, { useValue: new StrategyChain(strategies, log) });
     container.register(Tokens.ExtractorChain, { useValue: await buildChain('extractor', config.key, loader) });
     container.register(Tokens.SinkChain, { useValue: await buildChain('sink', config.sinks, loader) });
     const listeners = [];
@@ -87,7 +78,6 @@ export async function createTether(options: TetherOptions): Promise<{ container:
       lifetime: resolve(c, Tokens.Lifetime),
       health: resolve(c, Tokens.HealthChecker),
       listeners: resolve(c, Tokens.Listeners),
-      metrics: resolve(c, Tokens.Metrics),
     })),
   });
   return { container, server: resolve(container, Tokens.Server) };

@@ -3,7 +3,6 @@ import type { InjectionToken } from 'tsyringe';
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { HealthChecker } from '../backend/health-checker.ts';
 import type { TetherConfig } from '../config/types.ts';
-import type { TetherMetrics } from '../metrics/tether-metrics.ts';
 import type { ListenerRuntime } from '../pipeline/connection-pipeline.ts';
 import type { StrategyChain } from '../pipeline/strategy-chain.ts';
 import type { Extractor, Sink } from '../plugin.ts';
@@ -33,7 +32,5 @@ export const Tokens = {
   StrategyChain: token<StrategyChain>('tether.StrategyChain'),
   SinkChain: token<readonly Named<Sink>[]>('tether.SinkChain'),
   Listeners: token<readonly ListenerRuntime[]>('tether.Listeners'),
-  /** The balancer's Prometheus metrics; undefined when `metrics.enabled` is false. */
-  Metrics: token<TetherMetrics | undefined>('tether.Metrics'),
   Server: token<TetherServer>('tether.Server'),
 } as const;
