@@ -93,6 +93,7 @@ export class TetherServer {
   async start(options: { readonly announce?: string } = {}): Promise<void> {
     const { config, log } = this.#deps;
     const pipeline = new ConnectionPipeline({ ...this.#deps, metrics: this.#metrics });
+    for (const listener of this.#deps.listeners) this.#metrics?.listener(listener.name);
     const accepted = this.#deps.listeners.map((listener) => {
       const server = createServer({ allowHalfOpen: true, noDelay: true });
       this.#servers.set(listener.name, server);

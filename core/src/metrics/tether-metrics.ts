@@ -95,17 +95,26 @@ export class TetherMetrics {
     this.#plugins = new PluginCounters(registry, deps.stats);
   }
 
-  /** The meter of a listener, made on first use. */
+  /**
+   * The meter of a listener, made on first use; its series exist (at 0) from then on, so a rate
+   * over them starts with the listener rather than with its first connection.
+   */
   listener(name: string): ListenerMeter {
     let meter = this.#listeners.get(name);
-    if (!meter) this.#listeners.set(name, (meter = new ListenerMeter(this.#sniff.labels(name))));
+    if (!meter) {
+      this.#sniff.zero({ listener: name });
+      this.#listeners.set(name, (meter = new ListenerMeter(this.#sniff.labels(name))));
+    }
     return meter;
   }
 
-  /** The meter of a backend, made on first use. */
+  /** The meter of a backend, made on first use (every backend of the pool has one by the first scrape). */
   backend(id: string): BackendMeter {
     let meter = this.#backends.get(id);
-    if (!meter) this.#backends.set(id, (meter = new BackendMeter(this.#connect.labels(id))));
+    if (!meter) {
+      this.#connect.zero({ backend: id });
+      this.#backends.set(id, (meter = new BackendMeter(this.#connect.labels(id))));
+    }
     return meter;
   }
 
@@ -138,6 +147,7 @@ export class TetherMetrics {
    */
   async #prepare(): Promise<void> {
     this.#plugins.sync();
+    for (const b of this.#deps.pool.all()) this.backend(b.id);
     const bytes = new Map([...this.#backends].map(([id, m]) => [id, m.bytes()] as const));
     let tables: readonly TableView[] = [];
     try {

@@ -76,6 +76,19 @@ describe('TetherMetrics', () => {
     expect(s.value('tether_stickiness_misses_total', { backend: 'b1' })).toBe(1);
   });
 
+  it('shows every backend of the pool, and each listener it was told of, at 0 before any connection', async () => {
+    const { m } = metrics();
+    m.listener('main');
+    const s = await scrapeOf(m);
+    expect(s.value('tether_connections_accepted_total', { listener: 'main' })).toBe(0);
+    expect(s.histogram('tether_sniff_duration_seconds', { listener: 'main' })).toEqual({ count: 0, sum: 0 });
+    for (const backend of ['b1', 'b2']) {
+      expect(s.value('tether_backend_connections_total', { backend })).toBe(0);
+      expect(s.value('tether_stickiness_misses_total', { backend })).toBe(0);
+      expect(s.histogram('tether_upstream_connect_duration_seconds', { backend })).toEqual({ count: 0, sum: 0 });
+    }
+  });
+
   it('reads backend state, health and weight from the pool at each scrape, so runtime changes show', async () => {
     const { m, pool: p } = metrics();
     let s = await scrapeOf(m);
