@@ -9,6 +9,7 @@ import {
   haproxyInstalled, loopbackAddress, METRICS, resolveOptions, runNetworkBench, SCENARIOS, typeScriptNode, type NetworkBenchResult,
 } from '../src/network/index.ts';
 import { processTree, rssKiB, treeRssKiB } from '../src/network/proc-stat.ts';
+import { tetherTargets } from '../src/network/targets.ts';
 
 /**
  * `tether bench network` end to end: real processes (Tether, HAProxy, the responder, aedes, the
@@ -136,6 +137,36 @@ describe('tether bench network', () => {
     expect(result.summary['tether:2w']!.reconnect!.cpuUs!.median).toBeGreaterThan(0);
     for (const { role, pid } of result.processes) expect(alive(pid), `${role} (pid ${pid}) still running`).toBe(false);
   }, 60_000);
+
+  it('runs Tether with metrics on and off side by side (tether, tether:nometrics), with the log level asked for', async () => {
+    const result = await runNetworkBench({
+      tetherCommand: [...typeScriptNode(), TETHER_MAIN],
+      metrics: [true, false],
+      logLevel: 'info',
+      backend: { kind: 'embedded', count: 2 },
+      baselines: [],
+      scenarios: ['reconnect'],
+      rounds: 1,
+      connections: 60,
+      concurrency: 4,
+      durationMs: 100,
+    });
+    expect(result.errors).toEqual({});
+    expect(result.targets).toEqual([{ name: 'tether', kind: 'tether' }, { name: 'tether:nometrics', kind: 'tether', metrics: false }]);
+    expect(result.settings).toMatchObject({ metrics: [true, false], logLevel: 'info' });
+    for (const t of ['tether', 'tether:nometrics']) expect(result.summary[t]!.reconnect!.stickiness!.median, t).toBe(1);
+    for (const { role, pid } of result.processes) expect(alive(pid), `${role} (pid ${pid}) still running`).toBe(false);
+  }, 60_000);
+
+  it('names Tether targets by config, worker count and metrics', () => {
+    expect(tetherTargets([], [1, 2], [true, false])).toEqual([
+      { kind: 'tether', name: 'tether' },
+      { kind: 'tether', name: 'tether:nometrics', metrics: false },
+      { kind: 'tether', name: 'tether:2w', workers: 2 },
+      { kind: 'tether', name: 'tether:2w:nometrics', workers: 2, metrics: false },
+    ]);
+    expect(() => resolveOptions({ tetherCommand: [], metrics: [] })).toThrow(/metrics on, off or both/);
+  });
 
   it('reads a process tree: a child and its child', async () => {
     const child = spawn(process.execPath, ['-e', "require('node:child_process').spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'inherit' }); console.log('up'); setTimeout(() => {}, 20000)"], { stdio: ['ignore', 'pipe', 'ignore'] });

@@ -10,6 +10,7 @@ export const CONFIG_FLAGS = {
   backend: { type: 'string', multiple: true },
   'send-proxy': { type: 'string' },
   admin: { type: 'string' },
+  'metrics-listen': { type: 'string' },
   key: { type: 'string' },
   select: { type: 'string' },
   sinks: { type: 'string' },
@@ -101,6 +102,7 @@ export function configSources(values: FlagValues): ConfigSources {
   const overrides: Record<string, unknown> = {
     listen: values.listen,
     'admin.listen': values.admin,
+    'metrics.listen': values['metrics-listen'],
     backends: backends?.map((text) => {
       const eq = text.indexOf('=');
       const [name, address] = eq > 0 ? [text.slice(0, eq), text.slice(eq + 1)] : [text, text];

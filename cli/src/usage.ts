@@ -17,7 +17,8 @@ const CONFIG_OPTIONS = `Configuration options (they override the file and TETHER
   --listen HOST:PORT         MQTT listener                       (default 127.0.0.1:1883)
   --backend [NAME=]HOST:PORT a broker; repeat for each            (default: embedded brokers)
   --send-proxy v1|v2|none    PROXY protocol towards the --backend brokers
-  --admin HOST:PORT          admin HTTP API, loopback unless a token is set (default off)
+  --admin HOST:PORT          admin HTTP API (and GET /metrics), loopback unless a token is set (default off)
+  --metrics-listen HOST:PORT read-only listener for GET /metrics only (Prometheus) (default off)
   --key a,b                  key extractor chain                  (default client-id)
   --select a,b               strategy chain                       (default stick-table,least-connections)
   --sinks a,b                sink chain                           (default proxy-protocol)
@@ -287,6 +288,11 @@ operation.
   --workers 1,2          run each Tether target with these worker counts, side by side (targets
                          tether, tether:2w, ...); CPU and RSS are summed over the primary and
                          its workers (default 1)
+  --metrics on,off       run each Tether target with metrics on, off, or both side by side
+                         (targets tether and tether:nometrics; default on): what metrics and
+                         the CONNACK check cost, from one interleaved run
+  --log-level LEVEL      the Tether targets' log level (default warn: no line per connection;
+                         info adds the "connection closed" line of every connection)
   --baseline a,b         ${d.baselines.join(',')} or none   (default: direct, and haproxy if installed);
                          node is a minimal Node.js proxy (accept, connect, forward; no parsing,
                          no state): what any balancer built on Node's net module costs at least

@@ -38,6 +38,14 @@ export type { ReloadResult, StatusView, WorkerReload } from './reload/reload-res
 export { createTether } from './di/container.ts';
 export { Tokens } from './di/tokens.ts';
 export { AdminServer } from './admin/admin-server.ts';
+export { TetherMetrics } from './metrics/tether-metrics.ts';
+export type { MetricsJson } from './metrics/tether-metrics.ts';
+export { MetricsServer } from './metrics/metrics-server.ts';
+export { clusterExposition } from './metrics/cluster-metrics.ts';
+export type { Exposition } from './metrics/exposition.ts';
+export { ConnackReader } from './mqtt/connack-reader.ts';
+export type { ConnackVerdict } from './mqtt/connack-reader.ts';
+export { connackReason } from './mqtt/connack-codes.ts';
 export { localAdminSource } from './admin/admin-source.ts';
 export type { AdminSource, BackendChangeResult, TableEditOutcome } from './admin/admin-source.ts';
 export { AdminToken } from './admin/admin-token.ts';

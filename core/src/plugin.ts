@@ -246,7 +246,11 @@ export interface Sink {
   close?(): void | Promise<void>;
 }
 
-/** Counter scope given to each plugin; names are snake_case and prefixed with the plugin name. */
+/**
+ * Counter scope given to each plugin; names are snake_case and prefixed with the plugin name.
+ * Each counter shows under the admin API's GET /stats as `<plugin>_<name>` and in GET /metrics as
+ * the Prometheus counter `tether_<plugin>_<name>_total`. Count events, not amounts that go down.
+ */
 export interface StatsScope {
   inc(name: string, by?: number): void;
 }

@@ -8,6 +8,8 @@ import { healthCheckerFor, type HealthChecker } from './backend/health-checker.t
 import type { TetherConfig } from './config/types.ts';
 import { ConfigError, describe } from './errors.ts';
 import { explain, type ExplainResult } from './explain.ts';
+import { MetricsServer } from './metrics/metrics-server.ts';
+import { TetherMetrics } from './metrics/tether-metrics.ts';
 import { formatHostPort, type HostPort } from './net/address.ts';
 import { ListenerSet } from './net/listener-set.ts';
 import { ConnectionPipeline, type ListenerRuntime } from './pipeline/connection-pipeline.ts';
@@ -75,6 +77,10 @@ export class TetherServer {
   #generation: Generation;
   #health: HealthChecker;
   #admin: AdminServer | undefined;
+  /** The balancer's Prometheus metrics, for its whole life; undefined when `metrics.enabled` is false. */
+  readonly #metrics: TetherMetrics | undefined;
+  #metricsServer: MetricsServer | undefined;
+  #metricsAddress: HostPort | undefined;
   #adminAddress: HostPort | undefined;
   #subscription: Subscription | undefined;
   #reloads: Promise<unknown> = Promise.resolve();
@@ -83,8 +89,13 @@ export class TetherServer {
 
   constructor(deps: TetherServerDeps) {
     this.#deps = deps;
+    const { config } = deps.generation;
+    if (config.metrics.enabled) {
+      // One for the balancer's whole life: counters run on across reloads.
+      this.#metrics = new TetherMetrics({ pool: deps.pool, stats: deps.stats, log: deps.log.child({ component: 'metrics' }), tables: () => this.#generation.strategies.tables({ limit: 0 }) });
+    }
     this.#generation = this.#makeGeneration(deps.generation, 1, 'start');
-    this.#health = healthCheckerFor(deps.pool, deps.generation.config, deps.log, deps.stats);
+    this.#health = this.#healthChecker(config);
     this.#listeners = new ListenerSet((socket, listener) => this.#accepted.next({ socket, listener }));
   }
 
@@ -109,6 +120,11 @@ export class TetherServer {
     return this.#generation.number;
   }
 
+  /** The Prometheus metrics; undefined when `metrics.enabled` is false. */
+  get metrics(): TetherMetrics | undefined {
+    return this.#metrics;
+  }
+
   /** Where the first listener ("main", the plain one, when configured) is bound: the real port when 0 was asked for. */
   get address(): HostPort {
     const first = this.addresses.values().next();
@@ -125,6 +141,11 @@ export class TetherServer {
     return this.#adminAddress;
   }
 
+  /** Where `metrics.listen` is bound, if configured. */
+  get metricsAddress(): HostPort | undefined {
+    return this.#metricsAddress;
+  }
+
   /**
    * Binds the listeners (and the admin API), then logs the readiness line: `tether listening` by
    * default; a worker of a cluster says `worker listening` and the primary says the former once
@@ -137,8 +158,8 @@ export class TetherServer {
       .subscribe({ error: (err: unknown) => log.fatal({ err }, 'connection pipeline ended unexpectedly') });
     try {
       (await this.#listeners.prepare(this.config.listeners)).commit();
-      const admin = await this.#prepareAdmin(this.config);
-      admin.commit();
+      (await this.#prepareAdmin(this.config)).commit();
+      (await this.#prepareMetrics(this.config)).commit();
     } catch (err) {
       await this.close();
       throw err;
@@ -148,12 +169,13 @@ export class TetherServer {
   }
 
   /** The fields of the readiness line: where it listens, its backends and chains. */
-  readiness(): { listen: string; listeners: Record<string, string>; admin: string | undefined; backends: string[]; key: string[]; select: string[]; sinks: string[] } {
+  readiness(): { listen: string; listeners: Record<string, string>; admin: string | undefined; metrics?: string; backends: string[]; key: string[]; select: string[]; sinks: string[] } {
     const { extractors, strategies, sinks } = this.#generation;
     return {
       listen: formatHostPort(this.address),
       listeners: Object.fromEntries([...this.addresses].map(([name, address]) => [name, formatHostPort(address)])),
       admin: this.#adminAddress && `http://${formatHostPort(this.#adminAddress)}`,
+      ...(this.#metricsAddress ? { metrics: `http://${formatHostPort(this.#metricsAddress)}/metrics` } : {}),
       backends: this.#deps.pool.all().map((b) => `${b.id}=${formatHostPort(b)}`),
       key: extractors.map((e) => e.name),
       select: strategies.strategies.map((s) => s.name),
@@ -205,6 +227,7 @@ export class TetherServer {
     await closed;
     this.#subscription?.unsubscribe();
     await this.#admin?.close();
+    await this.#metricsServer?.close();
     await retire([...this.#generation.instances, ...this.#retiring], this.#deps.log, this.#deps.loader.releasePeers);
     this.#retiring.clear();
     this.#deps.log.info('tether stopped');
@@ -225,7 +248,9 @@ export class TetherServer {
 
   #makeGeneration(parts: GenerationParts, number: number, trigger: string): Generation {
     const { log, stats, pool } = this.#deps;
-    const pipeline = new ConnectionPipeline({ ...parts, log, stats, pool, ids: this.#ids });
+    const pipeline = new ConnectionPipeline({ ...parts, log, stats, pool, ids: this.#ids, metrics: this.#metrics });
+    // Every listener has its series from the first scrape on (rates start at its first connection).
+    for (const listener of parts.listeners) this.#metrics?.listener(listener.name);
     return { ...parts, number, trigger, loadedAt: new Date(), pipeline, byName: new Map(parts.listeners.map((l) => [l.name, l])) };
   }
 
@@ -246,42 +271,38 @@ export class TetherServer {
     } catch (err) {
       return this.#failed(trigger, errorLines(err));
     }
-    let listeners;
-    let admin;
+    // Every socket the new configuration needs is bound before anything is closed; any failure unbinds them all.
+    const plans: { commit(): string[]; rollback(): Promise<void> }[] = [];
     try {
-      listeners = await this.#listeners.prepare(config.listeners);
-      try {
-        admin = await this.#prepareAdmin(config);
-      } catch (err) {
-        await listeners.rollback();
-        throw err;
-      }
+      plans.push(await this.#listeners.prepare(config.listeners));
+      plans.push(await this.#prepareAdmin(config));
+      plans.push(await this.#prepareMetrics(config));
     } catch (err) {
+      await Promise.all(plans.map((p) => p.rollback()));
       await retire(built.created, this.#deps.log, this.#deps.loader.releasePeers);
       return this.#failed(trigger, errorLines(err));
     }
     // Stopped while the reload was being prepared: what it made goes, nothing is swapped in.
     if (this.#closed) {
-      await Promise.all([listeners.rollback(), admin.rollback()]);
+      await Promise.all(plans.map((p) => p.rollback()));
       await retire(built.created, this.#deps.log, this.#deps.loader.releasePeers);
       return this.#failed(trigger, ['the balancer is stopping']);
     }
     // From here on nothing can fail: the new generation goes in as one.
     const diff = diffConfig(old.config, config);
     // What only a restart applies keeps its running value, so the next reload still reports it.
-    config = { ...config, workers: old.config.workers, cluster: old.config.cluster, embedded: old.config.embedded };
+    config = { ...config, workers: old.config.workers, cluster: old.config.cluster, embedded: old.config.embedded, metrics: { ...config.metrics, enabled: old.config.metrics.enabled } };
     const pool = this.#deps.pool.apply(config.backends);
     this.#generation = this.#makeGeneration({ ...built.parts, config }, old.number + 1, trigger);
     const changes = [
       ...diff.changes,
-      ...listeners.commit(),
-      ...admin.commit(),
+      ...plans.flatMap((p) => p.commit()),
       ...pool.added.map((b) => `backend added: ${b}`),
       ...pool.removed.map((b) => `backend removed: ${b}`),
       ...pool.changed.map((b) => `backend changed: ${b}`),
     ];
     this.#health.stop();
-    this.#health = healthCheckerFor(this.#deps.pool, config, this.#deps.log, this.#deps.stats);
+    this.#health = this.#healthChecker(config);
     this.#health.start();
     if (config.log.level !== old.config.log.level) this.#deps.log.level = config.log.level;
     const created = new Set(built.created);
@@ -343,6 +364,36 @@ export class TetherServer {
     };
   }
 
+  /** The health checker for `config`, its results counted in the metrics. */
+  #healthChecker(config: TetherConfig): HealthChecker {
+    const checker = healthCheckerFor(this.#deps.pool, config, this.#deps.log, this.#deps.stats);
+    const metrics = this.#metrics;
+    if (metrics) checker.observe((id, ok) => metrics.healthCheck(id, ok));
+    return checker;
+  }
+
+  /** Binds the metrics listener where `config` says, when that changed; commit closes the one it replaces. */
+  async #prepareMetrics(config: TetherConfig): Promise<{ commit(): string[]; rollback(): Promise<void> }> {
+    const metrics = this.#metrics;
+    const wanted = metrics ? config.metrics.listen : undefined;
+    const current = this.#metricsAddress && this.#generation.config.metrics.listen;
+    if ((wanted === undefined && !this.#metricsServer) || (current && wanted && current.host === wanted.host && current.port === wanted.port)) {
+      return { commit: () => [], rollback: async () => {} };
+    }
+    const next = wanted && metrics ? new MetricsServer(() => metrics.exposition(), this.#deps.log) : undefined;
+    const address = next && wanted ? await next.start(wanted) : undefined;
+    return {
+      commit: () => {
+        const [old, oldAddress] = [this.#metricsServer, this.#metricsAddress];
+        [this.#metricsServer, this.#metricsAddress] = [next, address];
+        void old?.close();
+        if (!oldAddress) return address ? [`metrics listener opened on ${formatHostPort(address)}`] : [];
+        return [address ? `metrics listener moved ${formatHostPort(oldAddress)} → ${formatHostPort(address)}` : `metrics listener on ${formatHostPort(oldAddress)} closed`];
+      },
+      rollback: async () => next?.close(),
+    };
+  }
+
   /** What the admin API shows and changes for this balancer (served by its own admin listener, or, in a worker, through the primary). */
   adminSource(): AdminSource {
     // Read through `this` on every request: a reload replaces the chains it shows.
@@ -356,6 +407,7 @@ export class TetherServer {
       explain: (bytes) => this.explain(bytes),
       reload: (trigger) => this.reload(trigger ?? 'admin'),
       status: async () => this.status(),
+      metrics: this.#metrics,
     });
   }
 

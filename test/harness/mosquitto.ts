@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,12 +12,32 @@ export interface Mosquitto {
   stop(): Promise<void>;
 }
 
-/** Starts Debian's mosquitto on a free loopback port, anonymous access, persistence off; resolves once it accepts. */
-export async function startMosquitto(): Promise<Mosquitto> {
-  const port = await freePort();
+export interface MosquittoOptions {
+  /** Listen on this port (to start a broker again where one was stopped); default a free one. */
+  readonly port?: number;
+  /** Users allowed in, with their passwords: anonymous access is then off. */
+  readonly users?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Starts Debian's mosquitto on a free loopback port, anonymous access (unless `users`), persistence
+ * off (a restart loses every session); resolves once it accepts.
+ */
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
+  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'tether-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n`);
+  let access = 'allow_anonymous true\n';
+  if (options.users) {
+    const passwords = join(dir, 'passwords');
+    writeFileSync(passwords, '');
+    for (const [user, password] of Object.entries(options.users)) execFileSync('mosquitto_passwd', ['-b', passwords, user, password]);
+    // Started as root, mosquitto reads the password file after switching to its own user.
+    chmodSync(dir, 0o755);
+    chmodSync(passwords, 0o644);
+    access = `allow_anonymous false\npassword_file ${passwords}\n`;
+  }
+  writeFileSync(conf, `listener ${port} 127.0.0.1\n${access}persistence false\nlog_dest stderr\n`);
   const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -247,3 +247,17 @@ describe('live reload: the admin API', () => {
     expect([await status(first), await status(second)]).toEqual([401, 200]);
   }, T);
 });
+
+describe('live reload: metrics', () => {
+  it('counters run on across reloads, and a backend added by a reload has its series from the next scrape', async () => {
+    const { brokers, balancer, write } = await setup(2, ([b1]) => ({ backends: [backend(b1!)] }));
+    await connectClient(balancer.url, { clientId: 'counted' });
+    const scrape = async (): Promise<string> => (await balancer.server.metrics!.exposition()).body;
+    expect(await scrape()).toMatch(/^tether_backend_connections_total\{backend="b1"\} 1$/m);
+    write({ backends: brokers.map((b) => backend(b)) });
+    expect((await balancer.server.reload('test')).ok).toBe(true);
+    const after = await scrape();
+    expect(after).toMatch(/^tether_backend_connections_total\{backend="b1"\} 1$/m);
+    expect(after).toMatch(/^tether_backend_up\{backend="b2"\} 1$/m);
+  }, T);
+});

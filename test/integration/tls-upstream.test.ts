@@ -67,6 +67,9 @@ describe.skipIf(missing !== '')(`tls-upstream to a TLS mosquitto${missing}`, { t
     await sub.waitForLine(/^up\/both TLS in, TLS out$/);
     expect(balancer.server.stats.get('tls_handshakes')).toBe(1);
     expect(balancer.server.stats.get('tls_upstream_handshakes')).toBe(1);
+    // The broker's CONNACK was read from the decrypted stream on its way to the client.
+    const closed = await waitFor(() => logLines(balancer.logs, { msg: 'connection closed', backend: 'mosq1' })[0], { what: 'the close line of tls-pub' });
+    expect(closed).toMatchObject({ mqtt: { clientId: 'tls-pub' }, connack: { code: 0, reason: 'accepted', sessionPresent: false } });
   });
 
   it('without its client certificate, Tether is refused by the broker: the certificate is what lets it in', async () => {

@@ -22,6 +22,8 @@ export interface SpawnSpec {
   readonly args: readonly string[];
   /** Open an IPC channel (the load generator). */
   readonly ipc?: boolean;
+  /** Variables added to this process's environment for the child. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Lines of output kept per child, for error messages. */
@@ -45,7 +47,7 @@ export class ManagedChild {
   constructor(spec: SpawnSpec) {
     this.role = spec.role;
     const stdio: ('pipe' | 'ipc')[] = spec.ipc ? ['pipe', 'pipe', 'pipe', 'ipc'] : ['pipe', 'pipe', 'pipe'];
-    this.child = spawn(spec.command, spec.args, { stdio });
+    this.child = spawn(spec.command, spec.args, { stdio, ...(spec.env ? { env: { ...process.env, ...spec.env } } : {}) });
     if (this.child.pid === undefined) throw new Error(`could not start ${spec.role} (${spec.command})`);
     this.pid = this.child.pid;
     // A spawn error (ENOENT) arrives as an event; it also ends in 'close', which settles `exited`.

@@ -23,6 +23,13 @@ export interface NetworkBenchOptions {
   readonly configs?: readonly string[];
   /** Worker counts to run each Tether target with (`workers`), side by side; default [1]. */
   readonly workers?: readonly number[];
+  /**
+   * Run each Tether target with metrics on (true) and/or off (false, `metrics.enabled: false`),
+   * side by side (targets `tether` and `tether:nometrics`); default [true].
+   */
+  readonly metrics?: readonly boolean[];
+  /** Log level of the Tether targets; default warn (no line per connection, like HAProxy without `option tcplog`). */
+  readonly logLevel?: string;
   /** How to run the tether CLI: [node, path/to/cli/bin/tether.js]. */
   readonly tetherCommand: readonly string[];
   readonly backend?: BackendSpec;
@@ -66,6 +73,8 @@ export function resolveOptions(options: NetworkBenchOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
     configs: options.configs ?? [],
     workers: options.workers ?? [1],
+    metrics: options.metrics ?? [true],
+    logLevel: options.logLevel ?? 'warn',
     tetherCommand: options.tetherCommand,
     backend: options.backend ?? DEFAULTS.backend,
     rounds: options.rounds ?? DEFAULTS.rounds,
@@ -83,6 +92,7 @@ export function resolveOptions(options: NetworkBenchOptions): ResolvedOptions {
   };
   whole('rounds', resolved.rounds, 1, LIMITS.rounds);
   if (resolved.workers.length === 0) throw new Error('give at least one worker count');
+  if (resolved.metrics.length === 0) throw new Error('give metrics on, off or both');
   for (const n of resolved.workers) whole('workers', n, 1, LIMITS.workers);
   whole('connections', resolved.connections, 1, LIMITS.connections);
   whole('idle connections (--clients)', resolved.idleConnections, 1, LIMITS.idleConnections);

@@ -28,10 +28,13 @@ export interface NetworkBenchResult extends Summary {
     readonly payloadBytes: number;
     /** Worker counts the Tether targets ran with (absent in results of older versions). */
     readonly workers?: readonly number[];
+    /** Metrics on (true) and/or off (false) for the Tether targets, and their log level (absent in older results). */
+    readonly metrics?: readonly boolean[];
+    readonly logLevel?: string;
   };
   readonly environment: { readonly node: string; readonly cpus: number; readonly loadavg: readonly number[]; readonly clockTicks: number; readonly haproxy?: string };
   readonly backends: { readonly kind: string; readonly description: string; readonly addresses: readonly string[] };
-  readonly targets: readonly { readonly name: string; readonly kind: string; readonly config?: string; readonly workers?: number }[];
+  readonly targets: readonly { readonly name: string; readonly kind: string; readonly config?: string; readonly workers?: number; readonly metrics?: false }[];
   readonly baselines: readonly Baseline[];
   readonly rounds: readonly RoundResult[];
   readonly notes: readonly string[];
@@ -52,7 +55,7 @@ export async function runNetworkBench(input: NetworkBenchOptions): Promise<Netwo
   const notes: string[] = [];
   const baselines = chooseBaselines(options, notes);
   const targets: TargetSpec[] = [
-    ...tetherTargets(options.configs, options.workers),
+    ...tetherTargets(options.configs, options.workers, options.metrics),
     ...baselines.map((b) => ({ kind: b, name: b }) as TargetSpec),
   ];
   noteCoarseReadings(options, notes);
@@ -72,7 +75,7 @@ export async function runNetworkBench(input: NetworkBenchOptions): Promise<Netwo
       const results: RoundResult['results'] = {};
       for (const spec of order) {
         input.signal?.throwIfAborted();
-        const target = await startTarget(spec, backends, registry, options.tetherCommand);
+        const target = await startTarget(spec, backends, registry, options.tetherCommand, options.logLevel);
         const perScenario: Partial<Record<Scenario, ScenarioResult>> = {};
         try {
           const idPrefix = `r${round}t${targets.indexOf(spec)}`;
@@ -106,10 +109,12 @@ export async function runNetworkBench(input: NetworkBenchOptions): Promise<Netwo
       qos1Window: options.qos1Window,
       payloadBytes: options.payloadBytes,
       workers: options.workers,
+      metrics: options.metrics,
+      logLevel: options.logLevel,
     },
     environment: { node: process.version, cpus: cpus().length, loadavg: loadavg(), clockTicks: clockTicksPerSecond(), ...(haproxy ? { haproxy } : {}) },
     backends: { kind: options.backend.kind, description: describeBackends(backends), addresses: backends.addresses.map((a) => `${a.host}:${a.port}`) },
-    targets: targets.map((t) => ({ name: t.name, kind: t.kind, ...(t.kind === 'tether' && t.configFile ? { config: t.configFile } : {}), ...(t.kind === 'tether' && t.workers ? { workers: t.workers } : {}) })),
+    targets: targets.map((t) => ({ name: t.name, kind: t.kind, ...(t.kind === 'tether' && t.configFile ? { config: t.configFile } : {}), ...(t.kind === 'tether' && t.workers ? { workers: t.workers } : {}), ...(t.kind === 'tether' && t.metrics === false ? { metrics: false } : {}) })),
     baselines,
     rounds,
     ...summarize(targets.map((t) => t.name), baselines, options.scenarios, rounds),

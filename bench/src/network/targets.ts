@@ -11,7 +11,7 @@ import type { Endpoint } from './loadgen/protocol.ts';
 
 /** What the clients connect to: a Tether (default config or a given file), or a baseline. */
 export type TargetSpec =
-  | { readonly kind: 'tether'; readonly name: string; readonly configFile?: string; readonly workers?: number }
+  | { readonly kind: 'tether'; readonly name: string; readonly configFile?: string; readonly workers?: number; readonly metrics?: false }
   | { readonly kind: 'direct'; readonly name: 'direct' }
   | { readonly kind: 'haproxy'; readonly name: 'haproxy' }
   | { readonly kind: 'node'; readonly name: 'node' };
@@ -31,19 +31,20 @@ const START_ATTEMPTS = 3;
 
 /**
  * One Tether target per config file (or one with the default configuration), times each worker
- * count: `tether`, `tether:2w` (2 workers), `tether:FILE`, `tether:FILE:2w`, …
+ * count, times metrics on and off: `tether`, `tether:2w` (2 workers), `tether:nometrics`,
+ * `tether:FILE`, `tether:FILE:2w`, …
  */
-export function tetherTargets(configFiles: readonly string[], workers: readonly number[] = [1]): TargetSpec[] {
+export function tetherTargets(configFiles: readonly string[], workers: readonly number[] = [1], metrics: readonly boolean[] = [true]): TargetSpec[] {
   const files: (string | undefined)[] = configFiles.length === 0 ? [undefined] : [...configFiles];
   const names = new Set<string>();
-  return files.flatMap((file) => workers.map((n): TargetSpec => {
+  return files.flatMap((file) => workers.flatMap((n) => metrics.map((on): TargetSpec => {
     const base = file === undefined ? 'tether' : `tether:${basename(file).replace(/\.(ya?ml|json)$/i, '')}`;
-    const wanted = n > 1 ? `${base}:${n}w` : base;
+    const wanted = `${base}${n > 1 ? `:${n}w` : ''}${on ? '' : ':nometrics'}`;
     let name = wanted;
     for (let i = 2; names.has(name); i++) name = `${wanted}#${i}`;
     names.add(name);
-    return { kind: 'tether', name, ...(file !== undefined ? { configFile: file } : {}), ...(n > 1 ? { workers: n } : {}) };
-  }));
+    return { kind: 'tether', name, ...(file !== undefined ? { configFile: file } : {}), ...(n > 1 ? { workers: n } : {}), ...(on ? {} : { metrics: false as const }) };
+  })));
 }
 
 export function haproxyInstalled(): boolean {
@@ -67,13 +68,13 @@ export function haproxyVersion(): string | undefined {
  * Starts a target in its own process (none for direct) and waits, bounded, until it listens.
  * `tetherCommand` is how to run the tether CLI: [node, path/to/tether.js].
  */
-export async function startTarget(spec: TargetSpec, backends: Backends, registry: ChildRegistry, tetherCommand: readonly string[]): Promise<RunningTarget> {
+export async function startTarget(spec: TargetSpec, backends: Backends, registry: ChildRegistry, tetherCommand: readonly string[], logLevel = 'warn'): Promise<RunningTarget> {
   if (spec.kind === 'direct') return { spec, endpoints: backends.addresses, pid: undefined, stop: async () => {} };
   let lastError: unknown;
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     const port = await freePort();
     try {
-      if (spec.kind === 'tether') return await startTether(spec, port, backends, registry, tetherCommand);
+      if (spec.kind === 'tether') return await startTether(spec, port, backends, registry, tetherCommand, logLevel);
       if (spec.kind === 'node') return await startNodeProxy(spec, port, backends, registry);
       return await startHaproxy(spec, port, backends, registry);
     } catch (err) {
@@ -84,12 +85,12 @@ export async function startTarget(spec: TargetSpec, backends: Backends, registry
   throw lastError;
 }
 
-async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: number, backends: Backends, registry: ChildRegistry, tetherCommand: readonly string[]): Promise<RunningTarget> {
+async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: number, backends: Backends, registry: ChildRegistry, tetherCommand: readonly string[], logLevel: string): Promise<RunningTarget> {
   const [command, ...prefix] = tetherCommand;
   if (!command) throw new Error('no tether command to start the balancer with');
   // The file gives strategies, plugins and timeouts; the benchmark gives the listener and the
-  // backends (the same for every target). Level warn: no log line per connection, like HAProxy
-  // without `option tcplog`.
+  // backends (the same for every target). Level warn by default: no log line per connection,
+  // like HAProxy without `option tcplog`.
   // With several workers the listener is open as soon as the first one listens; the primary opens
   // its admin API only once every worker does, so that port says when the whole balancer is up.
   const workers = spec.workers ?? 1;
@@ -99,10 +100,11 @@ async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: 
     ...(spec.configFile ? ['-c', spec.configFile] : []),
     '--listen', `127.0.0.1:${port}`,
     ...backends.addresses.flatMap((b) => ['--backend', `${b.name}=${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`]),
-    '--log-level', 'warn',
+    '--log-level', logLevel,
     ...(workers > 1 ? ['--workers', String(workers), '--admin', `127.0.0.1:${adminPort}`] : []),
   ];
-  const child = registry.spawn({ role: spec.name, command, args });
+  // Metrics off through the environment, so that a config file given with -c keeps its say on the rest.
+  const child = registry.spawn({ role: spec.name, command, args, ...(spec.metrics === false ? { env: { TETHER_METRICS_ENABLED: 'false' } } : {}) });
   await waitListening(child, adminPort ?? port);
   if (adminPort !== undefined && !isListening(port)) {
     await child.stop();

@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDuration, TetherError } from '@tether/core';
+import { LOG_LEVELS, parseDuration, TetherError } from '@tether/core';
 import {
   BASELINES, DEFAULTS, LIMITS, SCENARIOS, loopbackAddress, renderNetworkHtml, renderNetworkText, resolveOptions, runNetworkBench, typeScriptNode,
   type BackendSpec, type Baseline, type NetworkBenchOptions, type Scenario,
@@ -21,6 +21,8 @@ const FLAGS = {
   duration: { type: 'string' },
   baseline: { type: 'string' },
   workers: { type: 'string' },
+  metrics: { type: 'string' },
+  'log-level': { type: 'string' },
   json: { type: 'boolean' },
   report: { type: 'string' },
 } as const;
@@ -105,8 +107,16 @@ function networkOptions(values: Record<string, unknown>): Omit<NetworkBenchOptio
     if (!/^\d+$/.test(n) || Number(n) < 1) throw new UsageError(`--workers must be worker counts such as 1,2; got "${n}"`);
     return Number(n);
   });
+  const metrics = list('metrics')?.map((m) => {
+    if (m !== 'on' && m !== 'off') throw new UsageError(`--metrics must be on, off or on,off; got "${m}"`);
+    return m === 'on';
+  });
+  const logLevel = values['log-level'] as string | undefined;
+  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}"`);
   return {
     ...(workers ? { workers } : {}),
+    ...(metrics ? { metrics } : {}),
+    ...(logLevel ? { logLevel } : {}),
     ...(configs ? { configs } : {}),
     backend: backendSpec(values.backend as string[] | undefined, whole('backend-count', values['backend-count'])),
     ...(rounds !== undefined ? { rounds } : {}),

@@ -1,5 +1,5 @@
 import {
-  AdminServer, diffConfig, formatHostPort, loadConfig, Supervisor, WORKER_BACKENDS_ENV,
+  AdminServer, diffConfig, formatHostPort, loadConfig, MetricsServer, Supervisor, WORKER_BACKENDS_ENV,
   type ConfigSources, type HostPort, type Logger, type ReloadResult, type StatusView, type TetherConfig,
 } from '@tether/core';
 import { resolve } from 'node:path';
@@ -27,9 +27,11 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
   const state = new PrimaryState(config);
   let admin: AdminServer | undefined;
   let adminAddress: HostPort | undefined;
+  let metrics: MetricsServer | undefined;
   let stopping = false;
   const shutdown = async (): Promise<void> => {
     await admin?.close();
+    await metrics?.close();
     await supervisor.stop();
     await Promise.all(brokers.map((b) => b.close()));
   };
@@ -100,6 +102,9 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
       return state.failed(log, trigger, errors.length > 0 ? errors : ['no worker is running']);
     }
     const { changes, needRestart } = diffConfig(state.config, next);
+    // The primary's metrics listener is bound once, at start.
+    const metricsMoved = changes.find((c) => c.startsWith('metrics.listen:'));
+    if (metricsMoved) needRestart.push(metricsMoved);
     supervisor.admin.configured(configuredChanges(state.config, next));
     const generation = state.loaded(next, trigger);
     const result: ReloadResult = {
@@ -132,6 +137,12 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
       adminAddress = await admin.start(config.admin.listen);
       readiness = { ...readiness, admin: `http://${formatHostPort(adminAddress)}` };
     }
+    if (config.metrics.listen) {
+      // One scrape of the primary gives the sum over the workers (cluster-metrics.ts).
+      metrics = new MetricsServer(async () => (await supervisor.admin.metrics())!, log);
+      const bound = await metrics.start(config.metrics.listen);
+      readiness = { ...readiness, metrics: `http://${formatHostPort(bound)}/metrics` };
+    }
   } catch (err) {
     if (stopping) return;
     stopping = true;
@@ -139,7 +150,7 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
     throw err;
   }
   const { t: _t, ...fields } = readiness as Record<string, unknown>;
-  log.info({ ...fields, admin: readiness.admin, workers: config.workers, scheduling: config.cluster.scheduling, pids: supervisor.pids }, 'tether listening');
+  log.info({ ...fields, admin: readiness.admin, ...(readiness.metrics ? { metrics: readiness.metrics } : {}), workers: config.workers, scheduling: config.cluster.scheduling, pids: supervisor.pids }, 'tether listening');
   if (options.watch) watchConfig(options.sources, log, () => void serialized('watch'));
 }
 
@@ -158,7 +169,7 @@ class PrimaryState {
 
   loaded(next: TetherConfig, trigger: string): number {
     // Worker count, scheduling and embedded brokers keep their running values until a restart.
-    this.config = { ...next, workers: this.config.workers, cluster: this.config.cluster, embedded: this.config.embedded };
+    this.config = { ...next, workers: this.config.workers, cluster: this.config.cluster, embedded: this.config.embedded, metrics: this.config.metrics };
     this.#loadedAt = new Date();
     this.#trigger = trigger;
     this.#lastFailure = null;

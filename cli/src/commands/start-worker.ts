@@ -24,6 +24,8 @@ export async function startWorker(loaded: TetherConfig, sources: ConfigSources):
   const forWorker = (config: TetherConfig): TetherConfig => ({
     ...config,
     admin: undefined,
+    // The primary serves the metrics listener, summed over the workers.
+    metrics: { ...config.metrics, listen: undefined },
     ...(embedded && config.backends.length === 0 ? { backends: JSON.parse(embedded) as BackendDefinition[] } : {}),
   });
   const config = forWorker(loaded);
@@ -54,7 +56,8 @@ export async function startWorker(loaded: TetherConfig, sources: ConfigSources):
       peers: (name) => peers.channel(name), releasePeers: (channel) => peers.release(channel),
     }));
     const own = server;
-    answerAdmin(port, own.adminSource(), log);
+    const metrics = own.metrics;
+    answerAdmin(port, own.adminSource(), log, metrics && (() => metrics.json()));
     await peers.sync(SYNC_TIMEOUT_MS);
     if (stopping) return;
     await own.start({ announce: 'worker listening' });

@@ -55,6 +55,8 @@ interface Route {
 interface Reply {
   readonly status: number;
   readonly body: unknown;
+  /** A reply that is not JSON (GET /metrics): its content type and text, sent as they are. */
+  readonly text?: { readonly contentType: string; readonly body: string };
 }
 
 const ok = (body: unknown): Reply => ({ status: 200, body });
@@ -117,8 +119,11 @@ export class AdminServer {
       return send(res, refusal.status, { error: refusal.reason }, refusal.headers);
     }
     try {
-      const { status, body } = await this.#dispatch(method, url, req);
-      send(res, status, body);
+      const { status, body, text } = await this.#dispatch(method, url, req);
+      if (text) {
+        res.writeHead(status, { 'content-type': text.contentType, 'content-length': Buffer.byteLength(text.body) });
+        res.end(text.body);
+      } else send(res, status, body);
     } catch (err) {
       if (!(err instanceof AdminHttpError)) throw err;
       req.resume();
@@ -214,6 +219,14 @@ export class AdminServer {
           if (result.tables === 0) return noTable();
           log.info({ backend, cleared: result.changed }, 'table cleared by admin');
           return ok({ cleared: result.changed, tables: result.tables, ...(backend !== undefined ? { backend } : {}) });
+        },
+      },
+      {
+        method: 'GET', path: '/metrics', pattern: /^\/metrics$/,
+        handle: async () => {
+          const exposition = await source.metrics();
+          if (!exposition) throw new AdminHttpError(404, 'metrics are turned off (metrics.enabled: false)');
+          return { status: 200, body: undefined, text: { contentType: exposition.contentType, body: exposition.body } };
         },
       },
       { method: 'GET', path: '/status', pattern: /^\/status$/, handle: async () => ok(await source.status()) },

@@ -1,5 +1,7 @@
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { ExplainResult } from '../explain.ts';
+import type { Exposition } from '../metrics/exposition.ts';
+import type { TetherMetrics } from '../metrics/tether-metrics.ts';
 import type { AdminState, TableQuery, TableView } from '../plugin.ts';
 import type { StrategyChain, TableEditResult } from '../pipeline/strategy-chain.ts';
 import type { ReloadResult, StatusView } from '../reload/reload-result.ts';
@@ -45,6 +47,8 @@ export interface AdminSource {
   reload(trigger?: string): Promise<ReloadResult>;
   /** The running generation (`tether status`). */
   status(): Promise<StatusView>;
+  /** The Prometheus exposition (GET /metrics); undefined when metrics are turned off. */
+  metrics(): Promise<Exposition | undefined>;
 }
 
 export interface LocalAdminDeps {
@@ -54,6 +58,7 @@ export interface LocalAdminDeps {
   readonly explain: (bytes: Buffer) => Promise<ExplainResult>;
   readonly reload: (trigger?: string) => Promise<ReloadResult>;
   readonly status: () => Promise<StatusView>;
+  readonly metrics?: TetherMetrics | undefined;
 }
 
 const asJson = <T>(value: unknown): T => JSON.parse(JSON.stringify(value)) as T;
@@ -92,5 +97,6 @@ export function localAdminSource(deps: LocalAdminDeps): AdminSource {
     explain: (bytes) => deps.explain(bytes),
     reload: (trigger) => deps.reload(trigger),
     status: () => deps.status(),
+    metrics: async () => deps.metrics?.exposition(),
   };
 }

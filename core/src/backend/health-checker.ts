@@ -32,6 +32,7 @@ export class HealthChecker {
   readonly #typeFor: (id: string) => HealthCheckType;
   readonly #log: Logger;
   readonly #stats: Stats;
+  #onResult: ((id: string, ok: boolean) => void) | undefined;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   #stopped = false;
 
@@ -41,6 +42,11 @@ export class HealthChecker {
     this.#typeFor = typeFor;
     this.#log = log;
     this.#stats = stats;
+  }
+
+  /** `listener` hears every check's result from now on (the metrics count them by backend). */
+  observe(listener: (id: string, ok: boolean) => void): void {
+    this.#onResult = listener;
   }
 
   start(): void {
@@ -67,6 +73,7 @@ export class HealthChecker {
     const result = await probe(backend, { ...this.#settings, type });
     if (this.#stopped) return;
     const healthy = this.#pool.isHealthy(id);
+    this.#onResult?.(id, result.ok);
     if (result.ok) {
       streak.failures = 0;
       streak.passes++;

@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import mqttPacket, { type Packet } from 'mqtt-packet';
+import { connackReason } from '../mqtt/connack-codes.ts';
 import type { Backend } from '../plugin.ts';
 
 export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
@@ -16,9 +17,6 @@ export interface ProbeSettings {
 const LOCAL_V2 = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0x00, 0x00]);
 const LOCAL_V1 = Buffer.from('PROXY UNKNOWN\r\n', 'latin1');
 const DISCONNECT = mqttPacket.generate({ cmd: 'disconnect' });
-const CONNACK_NAMES: Record<number, string> = {
-  1: 'unacceptable protocol version', 2: 'identifier rejected', 3: 'server unavailable', 4: 'bad user name or password', 5: 'not authorized',
-};
 
 /**
  * One health check: `tcp` passes when the connect succeeds; `mqtt` sends a CONNECT and passes on a
@@ -47,7 +45,7 @@ export function probe(backend: Backend, settings: ProbeSettings): Promise<ProbeR
         if (packet.cmd !== 'connack') return finish({ ok: false, reason: `expected CONNACK, got ${packet.cmd.toUpperCase()}` });
         const code = packet.returnCode ?? packet.reasonCode ?? 0;
         if (code === 0) finish({ ok: true }, DISCONNECT);
-        else finish({ ok: false, reason: `CONNACK refused: ${code} (${CONNACK_NAMES[code] ?? 'error'})` });
+        else finish({ ok: false, reason: `CONNACK refused: ${code} (${connackReason(code, 4).replaceAll('_', ' ')})` });
       });
       parser.on('error', (err: Error) => finish({ ok: false, reason: `bad reply: ${err.message}` }));
       socket.on('data', (chunk: Buffer) => parser.parse(chunk));

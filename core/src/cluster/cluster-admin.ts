@@ -1,5 +1,8 @@
 import type { AdminSource, BackendChangeResult, BackendJson, TableEditOutcome } from '../admin/admin-source.ts';
 import type { ExplainResult } from '../explain.ts';
+import { clusterExposition } from '../metrics/cluster-metrics.ts';
+import type { Exposition } from '../metrics/exposition.ts';
+import type { MetricsJson } from '../metrics/tether-metrics.ts';
 import type { AdminState, TableQuery, TableView } from '../plugin.ts';
 import type { TableEditResult } from '../pipeline/strategy-chain.ts';
 import type { ReloadResult, StatusView, WorkerReload } from '../reload/reload-result.ts';
@@ -174,6 +177,12 @@ export class ClusterAdmin implements AdminSource {
     const worker = this.#workers()[0];
     if (!worker) throw new Error('no worker is running');
     return this.#ask<ExplainResult>(worker, 'explain', { hex: bytes.toString('hex') });
+  }
+
+  /** Every worker's metrics summed (cluster-metrics.ts), with the primary's process metrics; undefined when metrics are off. */
+  async metrics(): Promise<Exposition | undefined> {
+    const answers = (await this.#askAll<MetricsJson | null>('metrics')).map((a) => a.value).filter((m): m is MetricsJson => m !== null);
+    return answers.length === 0 ? undefined : clusterExposition(answers);
   }
 
   async #askAll<T>(op: AdminOp, args: Record<string, unknown> = {}): Promise<{ worker: number; value: T }[]> {

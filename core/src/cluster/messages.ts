@@ -16,7 +16,7 @@
 export type PeerEnvelope = readonly [channel: string, message: unknown];
 
 /** The admin API questions the primary asks its workers. */
-export type AdminOp = 'tables' | 'stats' | 'backends' | 'set-state' | 'set-weight' | 'set-entry' | 'delete-entry' | 'clear-entries' | 'explain' | 'reload' | 'status';
+export type AdminOp = 'tables' | 'stats' | 'backends' | 'set-state' | 'set-weight' | 'set-entry' | 'delete-entry' | 'clear-entries' | 'explain' | 'reload' | 'status' | 'metrics';
 
 export type WorkerMessage =
   | { readonly t: 'tether:peers'; readonly batch: readonly PeerEnvelope[] }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AdminSource } from '../admin/admin-source.ts';
+import type { MetricsJson } from '../metrics/tether-metrics.ts';
 import { describe } from '../errors.ts';
 import type { AdminState } from '../plugin.ts';
 import type { IpcPort, PrimaryMessage, WorkerMessage } from './messages.ts';
@@ -7,8 +8,9 @@ import type { IpcPort, PrimaryMessage, WorkerMessage } from './messages.ts';
 /**
  * A worker's answers to the primary's admin API questions: the same view `tether start` with one
  * process serves over HTTP (`localAdminSource`), sent back over IPC for the primary to merge.
+ * `metrics` gives this worker's metrics as JSON (TetherMetrics.json), or null when they are off.
  */
-export function answerAdmin(port: IpcPort<PrimaryMessage, WorkerMessage>, source: AdminSource, log: Logger): void {
+export function answerAdmin(port: IpcPort<PrimaryMessage, WorkerMessage>, source: AdminSource, log: Logger, metrics?: () => Promise<MetricsJson>): void {
   port.onMessage((message) => {
     if (message.t !== 'tether:admin') return;
     const { id, op, args = {} } = message;
@@ -46,6 +48,8 @@ export function answerAdmin(port: IpcPort<PrimaryMessage, WorkerMessage>, source
           return source.reload(typeof args.trigger === 'string' ? args.trigger : undefined);
         case 'status':
           return source.status();
+        case 'metrics':
+          return metrics ? metrics() : null;
       }
     })().then(
       (result) => port.send({ t: 'tether:admin-reply', id, ok: true, result }),

@@ -49,6 +49,9 @@ export function loadConfig(sources: ConfigSources = {}): TetherConfig {
   }
   const raw = conf.getProperties() as RawConfig;
   const where = sources.file ? ` in ${sources.file}` : '';
+  if (!raw.metrics.enabled && raw.metrics.listen) {
+    throw new ConfigError(`invalid configuration${where}:\n  metrics.listen is set (${raw.metrics.listen}) but metrics.enabled is false: drop one of them`);
+  }
   let admin: AdminConfig | undefined;
   try {
     admin = toAdminConfig(raw.admin, baseDir);
@@ -86,6 +89,7 @@ function normalize(raw: RawConfig, admin: AdminConfig | undefined, baseDir: stri
       ...raw.listeners.map(toListener),
     ],
     admin,
+    metrics: { enabled: raw.metrics.enabled, listen: raw.metrics.listen ? parseHostPort(raw.metrics.listen, '127.0.0.1') : undefined },
     backends: raw.backends.map(toBackend),
     key: raw.key.map(toChainEntry),
     select: raw.select.map(toChainEntry),

@@ -13,6 +13,7 @@ export interface RawConfig {
   listen: string;
   listeners: unknown[];
   admin: { listen: string; token: string; tokenFile: string; hosts: string[] };
+  metrics: { enabled: boolean; listen: string };
   backends: unknown[];
   key: unknown[];
   select: unknown[];
@@ -229,6 +230,20 @@ export const configSchema: Schema<RawConfig> = {
       format: 'host-names',
       default: [],
       env: 'TETHER_ADMIN_HOSTS',
+    },
+  },
+  metrics: {
+    enabled: {
+      doc: 'Prometheus metrics (GET /metrics on the admin API, and on metrics.listen) and the check of each broker\'s CONNACK they count; false turns both off.',
+      format: Boolean,
+      default: true,
+      env: 'TETHER_METRICS_ENABLED',
+    },
+    listen: {
+      doc: 'Address of a read-only HTTP listener that serves only GET /metrics, as host:port (host defaults to 127.0.0.1); empty for none. Unlike the admin API it may face a Prometheus on another host.',
+      format: 'optional-host-port',
+      default: '',
+      env: 'TETHER_METRICS_LISTEN',
     },
   },
   backends: {

@@ -32,6 +32,8 @@ export interface TetherConfig {
   readonly listeners: readonly ListenerConfig[];
   /** The admin API, when `admin.listen` is set. */
   readonly admin: AdminConfig | undefined;
+  /** Prometheus metrics: on unless `enabled` is false; `listen` is their own read-only listener, if any. */
+  readonly metrics: { readonly enabled: boolean; readonly listen: HostPort | undefined };
   readonly backends: readonly BackendDefinition[];
   readonly key: readonly ChainEntry[];
   readonly select: readonly ChainEntry[];

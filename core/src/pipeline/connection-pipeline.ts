@@ -5,7 +5,10 @@ import { catchError, defer, EMPTY, map, mergeMap, type Observable } from 'rxjs';
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { TetherConfig } from '../config/types.ts';
 import { ConnectionError, describe, NoBackendError, PluginHookError, UpstreamConnectError } from '../errors.ts';
+import type { BackendMeter } from '../metrics/backend-meter.ts';
+import type { TetherMetrics } from '../metrics/tether-metrics.ts';
 import { serverUnavailableConnack } from '../mqtt/connack.ts';
+import { ConnackReader } from '../mqtt/connack-reader.ts';
 import type { Backend, ConnFacts, ConnInfo, Extractor, Sink, Transport } from '../plugin.ts';
 import type { Named } from '../plugins/plugin-loader.ts';
 import { sniffConnect, type Sniffed } from '../sniff/sniff-socket.ts';
@@ -14,6 +17,7 @@ import { createConnInfo, factsOf } from './conn-info.ts';
 import { IdleSweeper } from './idle-sweeper.ts';
 import { identify } from './identify.ts';
 import { splice } from './splice.ts';
+import { SplicedConnection } from './spliced-connection.ts';
 import type { StrategyChain } from './strategy-chain.ts';
 import { connectUpstream } from './upstream-connect.ts';
 
@@ -38,6 +42,7 @@ interface Dispatched {
   readonly remembered: boolean;
   readonly upstreamSocket: Socket;
   readonly upstream: Duplex;
+  readonly meter: BackendMeter | undefined;
 }
 
 /** A listener as the pipeline sees it: its name and its transport chain. */
@@ -60,6 +65,8 @@ export interface PipelineDeps {
   readonly strategies: StrategyChain;
   readonly sinks: readonly Named<Sink>[];
   readonly ids: ConnectionIds;
+  /** Absent when `metrics.enabled` is false. */
+  readonly metrics?: TetherMetrics | undefined;
 }
 
 /**
@@ -70,6 +77,8 @@ export interface PipelineDeps {
 export class ConnectionPipeline {
   readonly #deps: PipelineDeps;
   readonly #sweeper: IdleSweeper;
+  /** Whether to read each broker's CONNACK: something counts it (metrics) or logs it (the close line). */
+  readonly #readConnack: boolean;
   /** Connections accepted and not yet spliced or rejected: a reload retires the old generation's plugins once this is 0. */
   #pending = 0;
   #idle: (() => void) | undefined;
@@ -77,10 +86,11 @@ export class ConnectionPipeline {
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
     this.#sweeper = new IdleSweeper(deps.config.timeouts.clientMs, deps.config.timeouts.serverMs);
+    this.#readConnack = deps.metrics !== undefined || deps.log.isLevelEnabled('info');
   }
 
   handle(raw: Socket, listener: ListenerRuntime): Observable<void> {
-    const { config, stats } = this.#deps;
+    const { config, stats, metrics } = this.#deps;
     const id = this.#deps.ids.next();
     this.#pending++;
     let child: Logger | undefined;
@@ -89,6 +99,8 @@ export class ConnectionPipeline {
     // The client is the raw socket until a transport (TLS) hands back another one.
     let client = raw;
     stats.inc('connections_accepted');
+    const meter = metrics?.listener(listener.name);
+    meter?.accept();
     // A reset during any stage must not become an uncaught 'error'; the stages observe it themselves.
     raw.on('error', ignore);
     // accept (the listener's transports, if any) → sniff. Without transports the sniff reads the
@@ -103,7 +115,10 @@ export class ConnectionPipeline {
         );
     return sniffed.pipe(
       // identify → select and connect (retries included)
-      mergeMap((s) => this.#dispatch(client, this.#identify(id, facts, s, log), s, log)),
+      mergeMap((s) => {
+        meter?.sniffed(s.sniffMs);
+        return this.#dispatch(client, this.#identify(id, facts, s, log), s, log);
+      }),
       // splice: from here bytes move socket to socket, outside RxJS
       map((dispatched) => this.#splice(client, dispatched, log)),
       catchError((err: unknown) => {
@@ -139,7 +154,7 @@ export class ConnectionPipeline {
 
   /** Select and connect, trying other backends when a connect fails (retries + redispatch). */
   async #dispatch(client: Socket, conn: ConnInfo, sniffed: Sniffed, log: ConnLog): Promise<Dispatched> {
-    const { pool, strategies, config, stats } = this.#deps;
+    const { pool, strategies, config, stats, metrics } = this.#deps;
     const tried = new Set<string>();
     const failures: string[] = [];
     for (let attempt = 0; attempt <= config.retries; attempt++) {
@@ -148,12 +163,16 @@ export class ConnectionPipeline {
       if (!choice) break;
       // Counted from the choice, not the splice, so a burst of connects spreads out (HAProxy does the same).
       pool.connectionOpened(choice.backend);
+      const meter = metrics?.backend(choice.backend.id);
+      const started = meter ? performance.now() : 0;
       let upstreamSocket: Socket;
       try {
         upstreamSocket = await connectUpstream(choice.backend, pool.connectTimeout(choice.backend, config.timeouts.connectMs));
+        meter?.connected(performance.now() - started);
       } catch (err) {
         pool.connectionClosed(choice.backend);
         if (!(err instanceof UpstreamConnectError)) throw err;
+        meter?.connectFailed();
         tried.add(choice.backend.id);
         failures.push(err.message);
         stats.inc('upstream_connect_failures');
@@ -179,7 +198,7 @@ export class ConnectionPipeline {
         pool.connectionClosed(choice.backend);
         throw clientGone();
       }
-      return { conn, sniffed, backend: choice.backend, strategy: choice.strategy, remembered: choice.remembered, upstreamSocket, upstream };
+      return { conn, sniffed, backend: choice.backend, strategy: choice.strategy, remembered: choice.remembered, upstreamSocket, upstream, meter };
     }
     const detail = failures.length > 0 ? failures.join('; ') : pool.available().length === 0 ? pool.explainEmpty() : 'the strategy chain chose none';
     throw new NoBackendError(detail, conn.protocolVersion);
@@ -201,24 +220,19 @@ export class ConnectionPipeline {
 
   #splice(client: Socket, d: Dispatched, log: ConnLog): void {
     const { pool, strategies, stats } = this.#deps;
-    // The closures below live as long as the connection: they take only what they need, so the
-    // sniffed bytes (and the read buffer they may share) are not kept for hours.
     const { conn, backend, strategy } = d;
-    const sniffMs = Math.round(d.sniffed.sniffMs * 1000) / 1000;
     strategies.spliced(conn, backend);
     stats.inc('connections_spliced');
     stats.inc('connections_active');
+    d.meter?.opened(client);
     d.upstream.write(d.sniffed.bytes);
-    const abort = splice(client, d.upstreamSocket, d.upstream, this.#sweeper, (result) => {
-      untrack();
-      pool.connectionClosed(backend);
-      strategies.closed(conn, backend);
-      stats.inc('connections_active', -1);
-      if (!this.#deps.log.isLevelEnabled('info')) return;
-      log().info({ remote: `${conn.remoteAddress}:${conn.remotePort}`, listener: conn.listener, backend: backend.id, strategy, key: conn.key?.slice(0, 128), sniffMs, ...result }, 'connection closed');
-    });
-    // `done` above runs on a later close event, by which time `untrack` exists.
-    const untrack = pool.track(backend, () => abort('backend_marked_down'));
+    // What the connection keeps until it closes: only what its close needs, so the sniffed bytes
+    // (and the read buffer they may share) are not kept for hours.
+    const facts = { conn, backend, strategy, remembered: d.remembered, sniffMs: Math.round(d.sniffed.sniffMs * 1000) / 1000, meter: d.meter };
+    const spliced = new SplicedConnection(this.#deps, facts, client, log);
+    const reader = this.#readConnack ? new ConnackReader(conn.protocolVersion) : undefined;
+    const abort = splice(client, d.upstreamSocket, d.upstream, this.#sweeper, spliced, reader);
+    spliced.tracked(pool.track(backend, () => abort('backend_marked_down')));
     if (this.#deps.log.isLevelEnabled('debug')) log().debug({ backend: backend.id, strategy }, 'spliced');
     this.#settled();
   }
@@ -248,13 +262,13 @@ export class ConnectionPipeline {
     idle();
   }
 
-
   #reject(client: Socket, facts: ConnFacts, err: unknown, log: ConnLog): void {
-    const { stats } = this.#deps;
+    const { stats, metrics } = this.#deps;
     this.#settled();
     const reason = err instanceof ConnectionError ? err.reason : isReset(err) ? 'client_reset' : 'internal_error';
     stats.inc('connections_rejected');
     stats.inc(`rejected_${reason}`);
+    metrics?.listener(facts.listener).reject(reason);
     const fields = { reason, code: err instanceof ConnectionError ? err.code : (err as NodeJS.ErrnoException)?.code, remote: facts.remoteAddress, listener: facts.listener, err: describe(err) };
     if (reason === 'internal_error') log().error(fields, 'connection closed');
     else log().warn(fields, 'connection rejected');

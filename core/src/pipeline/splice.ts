@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { ConnackReader } from '../mqtt/connack-reader.ts';
 import type { IdleSweeper, IdleWatched } from './idle-sweeper.ts';
 
 export interface SpliceResult {
@@ -7,6 +8,14 @@ export interface SpliceResult {
   readonly reason: string;
   readonly bytesIn: number;
   readonly bytesOut: number;
+}
+
+/** Who is told what happens to a spliced connection (one object per connection, no closures). */
+export interface SpliceObserver {
+  /** Both sides have closed. Called once. */
+  closed(result: SpliceResult): void;
+  /** The reader given to `splice` reached its verdict on the broker's first bytes. Called at most once. */
+  connack(reader: ConnackReader): void;
 }
 
 /** The splice a stream belongs to, set on both of its streams. */
@@ -21,7 +30,11 @@ type Linked = Duplex & { [SPLICE]?: Splice };
  * its extra listeners. The handlers are shared functions that find their connection through a
  * symbol on the stream, so a connection allocates no closure per direction and nothing per chunk.
  * A side that ends half-closes the other; a side that goes away lets the other flush what it holds
- * and then closes it. `done` runs once, when both have closed. Idle timeouts are the sweeper's.
+ * and then closes it. The observer hears once, when both have closed. Idle timeouts are the sweeper's.
+ *
+ * With a ConnackReader, the broker's first chunks are shown to it after they have been forwarded
+ * (the client gets them as fast as without it) until it has its verdict; from then on the only
+ * cost left per chunk is one field read.
  */
 class Splice implements IdleWatched {
   readonly client: Socket;
@@ -29,7 +42,9 @@ class Splice implements IdleWatched {
   /** What sinks returned: the backend socket itself, or a wrapper over it such as TLS. */
   readonly upstream: Duplex;
   readonly #sweeper: IdleSweeper;
-  readonly #done: (result: SpliceResult) => void;
+  readonly #observer: SpliceObserver;
+  /** Reads the broker's first bytes as they pass, until it has its verdict; then dropped. */
+  connack: ConnackReader | undefined;
   #reason: string | undefined;
   #open = 2;
   clientBytes = 0;
@@ -37,12 +52,20 @@ class Splice implements IdleWatched {
   clientActiveAt = 0;
   serverActiveAt = 0;
 
-  constructor(client: Socket, server: Socket, upstream: Duplex, sweeper: IdleSweeper, done: (result: SpliceResult) => void) {
+  constructor(client: Socket, server: Socket, upstream: Duplex, sweeper: IdleSweeper, observer: SpliceObserver, connack: ConnackReader | undefined) {
     this.client = client;
     this.server = server;
     this.upstream = upstream;
     this.#sweeper = sweeper;
-    this.#done = done;
+    this.#observer = observer;
+    this.connack = connack;
+  }
+
+  /** A chunk from the broker, already forwarded to the client: the reader looks at it. */
+  readConnack(reader: ConnackReader, chunk: Buffer): void {
+    if (reader.push(chunk) === 'need-more') return;
+    this.connack = undefined;
+    this.#observer.connack(reader);
   }
 
   note(why: string): void {
@@ -68,16 +91,17 @@ class Splice implements IdleWatched {
     release(this.other(side));
     if (--this.#open > 0) return;
     this.#sweeper.unwatch(this);
-    this.#done({ reason: this.#reason ?? 'closed', bytesIn: this.client.bytesRead, bytesOut: this.client.bytesWritten });
+    this.#observer.closed({ reason: this.#reason ?? 'closed', bytesIn: this.client.bytesRead, bytesOut: this.client.bytesWritten });
   }
 }
 
 /**
  * Joins client and backend; returns a function that closes both at once with a reason.
- * `upstream` is what sinks returned; `upstreamSocket` is the TCP socket under it.
+ * `upstream` is what sinks returned (decrypted, under TLS); `upstreamSocket` is the TCP socket
+ * under it. `connack`, if given, reads the broker's first packet from `upstream`.
  */
-export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex, sweeper: IdleSweeper, done: (result: SpliceResult) => void): (reason: string) => void {
-  const s = new Splice(client, upstreamSocket, upstream, sweeper, done);
+export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex, sweeper: IdleSweeper, observer: SpliceObserver, connack?: ConnackReader): (reason: string) => void {
+  const s = new Splice(client, upstreamSocket, upstream, sweeper, observer, connack);
   (client as Linked)[SPLICE] = s;
   (upstream as Linked)[SPLICE] = s;
   client.setNoDelay(true);
@@ -109,9 +133,13 @@ function spliceOf(side: Duplex): Splice {
 }
 
 function onData(this: Duplex, chunk: Buffer): void {
-  const other = spliceOf(this).other(this);
+  const s = spliceOf(this);
+  const other = s.other(this);
   // A side that is gone takes nothing more; its close releases this one.
   if (!other.destroyed && !other.write(chunk)) this.pause();
+  // Looked at after forwarding: the client never waits for the reader (or a log line it causes).
+  const reader = s.connack;
+  if (reader !== undefined && this === s.upstream) s.readConnack(reader, chunk);
 }
 
 /** This side took what it was given: the other may send again. */

@@ -34,6 +34,8 @@ export function diffConfig(old: TetherConfig, next: TetherConfig): ConfigDiff {
   if ((old.admin?.token?.reveal() ?? '') !== (next.admin?.token?.reveal() ?? '')) changes.push(`admin token ${next.admin?.token ? (old.admin?.token ? 'changed' : 'set') : 'removed'}`);
   compare('admin.hosts', old.admin?.hosts.join(', ') || 'none', next.admin?.hosts.join(', ') || 'none');
   compare('plugins', old.plugins.join(', ') || 'none', next.plugins.join(', ') || 'none');
+  compare('metrics.listen', old.metrics.listen ? formatHostPort(old.metrics.listen) : 'off', next.metrics.listen ? formatHostPort(next.metrics.listen) : 'off');
+  compare('metrics.enabled', String(old.metrics.enabled), String(next.metrics.enabled), needRestart);
   compare('workers', String(old.workers), String(next.workers), needRestart);
   compare('cluster.scheduling', old.cluster.scheduling, next.cluster.scheduling, needRestart);
   compare('embedded.brokers', String(old.embedded.brokers), String(next.embedded.brokers), needRestart);

@@ -1,5 +1,6 @@
 import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
 import { SniffInvalidError, SniffTooLargeError, type ConnectionError } from '../errors.ts';
+import { packetName } from '../mqtt/packet-types.ts';
 
 /** The three outcomes of looking at the bytes received so far (HAProxy's mqtt_validate_message). */
 export type SniffResult =
@@ -77,9 +78,6 @@ function reject(detail: string): SniffResult {
   return { kind: 'reject', error: new SniffInvalidError(detail) };
 }
 
-const PACKET_NAMES = ['reserved', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP',
-  'SUBSCRIBE', 'SUBACK', 'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'AUTH'];
-
 /** Says what the first bytes look like, so an operator sees "TLS on a plain port" rather than hex. */
 function describeForeign(view: Buffer): string {
   const first = view[0]!;
@@ -89,5 +87,5 @@ function describeForeign(view: Buffer): string {
   if (first === 0x50 && view.subarray(0, 5).toString('latin1') === 'PROXY') return 'first bytes are a PROXY protocol v1 header (PROXY not accepted on this listener)';
   if (first === 0x0d && view[1] === 0x0a) return 'first bytes look like a PROXY protocol v2 signature (PROXY not accepted on this listener)';
   if (first >> 4 === 1) return `CONNECT header ${hex} has reserved flag bits set`;
-  return `first packet is ${PACKET_NAMES[first >> 4]} (header ${hex}), expected CONNECT`;
+  return `first packet is ${packetName(first)} (header ${hex}), expected CONNECT`;
 }

@@ -315,7 +315,7 @@ describe('other routes', () => {
       expect(res.status, path).toBe(404);
       expect(((await res.json()) as { routes: string[] }).routes).toEqual([
         'GET /table', 'GET /stats', 'GET /backends', 'POST /backends/NAME/state', 'POST /backends/NAME/weight',
-        'PUT /table/entries/KEY', 'DELETE /table/entries/KEY', 'POST /table/clear', 'GET /status', 'POST /reload', 'POST /explain',
+        'PUT /table/entries/KEY', 'DELETE /table/entries/KEY', 'POST /table/clear', 'GET /metrics', 'GET /status', 'POST /reload', 'POST /explain',
       ]);
     }
   });

@@ -369,3 +369,25 @@ describe('admin: an address, or { listen, token, tokenFile, hosts }', () => {
     expect(loadConfig({ env: { TETHER_ADMIN_TOKEN_FILE: join(dir, 'nope.txt') } }).admin).toBeUndefined();
   });
 });
+
+describe('metrics', () => {
+  it('are on by default, with no listener of their own', () => {
+    expect(loadConfig({ env: {} }).metrics).toEqual({ enabled: true, listen: undefined });
+  });
+
+  it('take metrics.listen from a file, TETHER_METRICS_LISTEN or --metrics-listen, on loopback when only a port is given', () => {
+    expect(loadConfig({ env: {}, file: file('metrics.yaml', 'metrics:\n  listen: 127.0.0.1:9100\n') }).metrics.listen).toEqual({ host: '127.0.0.1', port: 9100 });
+    expect(loadConfig({ env: { TETHER_METRICS_LISTEN: ':9101' } }).metrics.listen).toEqual({ host: '127.0.0.1', port: 9101 });
+    expect(loadConfig({ env: {}, overrides: { 'metrics.listen': '0.0.0.0:9102' } }).metrics.listen).toEqual({ host: '0.0.0.0', port: 9102 });
+  });
+
+  it('are turned off by metrics.enabled false, also from TETHER_METRICS_ENABLED=false', () => {
+    expect(loadConfig({ env: { TETHER_METRICS_ENABLED: 'false' } }).metrics.enabled).toBe(false);
+    expect(loadConfig({ env: {}, file: file('no-metrics.yaml', 'metrics:\n  enabled: false\n') }).metrics.enabled).toBe(false);
+  });
+
+  it('refuse a metrics listener with the metrics turned off, and a bad address, naming the option', () => {
+    expect(configError(() => loadConfig({ env: { TETHER_METRICS_ENABLED: 'false', TETHER_METRICS_LISTEN: ':9100' } })).message).toMatch(/metrics\.listen is set \(:9100\) but metrics\.enabled is false/);
+    expect(configError(() => loadConfig({ env: {}, overrides: { 'metrics.listen': 'nowhere' } })).message).toMatch(/metrics\.listen: .*not host:port/);
+  });
+});

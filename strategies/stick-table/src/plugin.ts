@@ -60,6 +60,9 @@ export const stickTable = defineStrategy<StickTableConfig>({
     // Marks a connection this table counted in an entry's `use`, so only those release it (per
     // instance: two stick tables in one chain must not release each other's entries).
     const STORED = `stick-table:stored:${++instances}`;
+    // Counted from 0 at start, so that GET /stats lists them and a Prometheus rate() over them
+    // sees their first increment (a series that appears at 1 has no earlier sample to rise from).
+    for (const counter of ['hits', 'misses', 'redispatches', 'rewrites', 'full']) ctx.stats.inc(counter, 0);
     const expireMs = parseDuration(options.expire)!;
     const settings = { size: options.size, expireMs, keyLength: options.keyLength, now: ctx.now };
     // A reload that changed this table's options: take the entries over instead of starting empty.
