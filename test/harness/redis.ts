@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,14 @@ export interface RedisServerOptions {
   /** `requirepass`: clients must AUTH with it (the default user). */
   readonly password?: string;
   /** TLS only (no plain port): the server's certificate and key, and the CA clients are checked against. */
-  readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string; readonly clientCerts?: boolean };
+  readonly tls?: {
+    readonly cert: string;
+    readonly key: string;
+    readonly ca: string;
+    /** Require client certificates; `client` is the one redis-cli presents. */
+    readonly clientCerts?: boolean;
+    readonly client?: { readonly cert: string; readonly key: string };
+  };
   /** More `--option value` pairs for redis-server. */
   readonly args?: readonly string[];
   /** Reuse this port (a restart); by default a free one. */
@@ -102,6 +109,15 @@ export class RedisServer {
     }
   }
 
+  /**
+   * Makes the next (re)start load `from`'s keys: `from` saves a snapshot (SAVE) that is copied
+   * here. Stands for a Redis that comes back with data another writer put there meanwhile.
+   */
+  async seedFrom(from: RedisServer): Promise<void> {
+    await from.cli('SAVE');
+    copyFileSync(join(from.dir, 'dump.rdb'), join(this.dir, 'dump.rdb'));
+  }
+
   /** Stops it and removes its directory. */
   async close(): Promise<void> {
     await this.stop();
@@ -120,7 +136,7 @@ export class RedisServer {
     return [
       '-h', '127.0.0.1', '-p', String(this.port),
       ...(this.options.password ? ['--no-auth-warning', '-a', this.options.password] : []),
-      ...(tls ? ['--tls', '--cacert', tls.ca, ...(tls.clientCerts ? ['--cert', tls.cert, '--key', tls.key] : [])] : []),
+      ...(tls ? ['--tls', '--cacert', tls.ca, ...(tls.client ? ['--cert', tls.client.cert, '--key', tls.client.key] : [])] : []),
     ];
   }
 

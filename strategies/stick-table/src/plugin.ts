@@ -1,6 +1,6 @@
 import { defineStrategy, parseDuration, PLUGIN_API_VERSION } from '@tether/core';
 import { createMemoryStickTable } from './memory-strategy.ts';
-import { describeStore, parseStore, validateStore, STORE_DEFAULT } from './store-options.ts';
+import { describeStore, parseStore, storeSchema } from './store-options.ts';
 
 /** Tables created so far: each marks the connections it counted under its own attribute key. */
 let instances = 0;
@@ -44,13 +44,8 @@ export const stickTable = defineStrategy<StickTableConfig>({
     },
     keyLength: { doc: 'Keys longer than this many characters are truncated (HAProxy len).', format: 'nat', default: 128 },
     mode: { doc: 'learn: match and store; match-only: never store new entries.', format: ['learn', 'match-only'], default: 'learn' },
-    store: {
-      doc: 'Where the table lives: { type: memory } (this process), or { type: redis, url: "redis://host:6379/0", prefix, timeout, tls, sentinels + name, nodes } shared by every instance (docs/scale-out.md).',
-      format: validateStore,
-      default: STORE_DEFAULT,
-      // The value may hold a password: never repeated in an error message.
-      sensitive: true,
-    },
+    // Where the table lives: this process, or Redis shared by every instance (docs/scale-out.md).
+    store: storeSchema,
   },
   create(ctx, options) {
     const storedAttribute = `stick-table:stored:${++instances}`;

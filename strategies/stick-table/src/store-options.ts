@@ -44,17 +44,54 @@ export type StoreSettings = MemoryStoreSettings | RedisStoreSettings;
 export const STORE_DEFAULT: MemoryStoreSettings = Object.freeze({ type: 'memory' });
 
 const KEYS = ['type', 'url', 'prefix', 'timeout', 'username', 'password', 'db', 'tls', 'sentinels', 'name', 'nodes'] as const;
-const TLS_KEYS = ['ca', 'cert', 'key', 'servername', 'rejectUnauthorized'] as const;
+const TLS_KEYS = ['enabled', 'ca', 'cert', 'key', 'servername', 'rejectUnauthorized'] as const;
 /** A connection must never wait longer than this on Redis, whatever is configured. */
 const MAX_TIMEOUT_MS = 10_000;
 
 /** Environment variables that supply credentials not written in the configuration. */
 export const REDIS_ENV = { username: 'TETHER_REDIS_USERNAME', password: 'TETHER_REDIS_PASSWORD' } as const;
 
-/** Convict format of `store`: throws the first problem found, naming the field. */
-export function validateStore(value: unknown): void {
-  parseStore(value, {});
-}
+const text = (doc: string, sensitive = false) => ({ doc, format: String, default: '', ...(sensitive ? { sensitive: true } : {}) });
+const stringList = (doc: string) => ({
+  doc,
+  format: (val: unknown) => {
+    if (!Array.isArray(val) || !val.every((v) => typeof v === 'string')) throw new Error('must be a list of "host:port" strings');
+  },
+  default: [] as string[],
+});
+
+/**
+ * The convict schema of `store` (nested: each field is checked by its own format, unknown keys
+ * are refused). Rules across fields (url OR sentinels OR nodes, …) are checked by `parseStore`
+ * when the table is created, with the same kind of message.
+ */
+export const storeSchema = {
+  type: { doc: 'memory: this process; redis: shared by every instance through Redis.', format: ['memory', 'redis'], default: 'memory' },
+  url: text('redis://[user:password@]host:port/db, or rediss://… for TLS (standalone Redis).', true),
+  prefix: { doc: 'Prepended to every key (and the invalidation channel), so several balancers can share one Redis.', format: String, default: 'tether:' },
+  timeout: {
+    doc: 'Longest a connection waits on Redis; past it the rest of the chain decides and the learn is written back later.',
+    format: (val: unknown) => {
+      const ms = parseDuration(val);
+      if (ms === undefined || ms < 1 || ms > MAX_TIMEOUT_MS) throw new Error(`must be a duration from 1ms to ${MAX_TIMEOUT_MS / 1000}s (e.g. "50ms")`);
+    },
+    default: '50ms',
+  },
+  username: text(`ACL user name (or in the URL, or ${'TETHER_REDIS_USERNAME'}).`),
+  password: text('Password (or in the URL, or TETHER_REDIS_PASSWORD). Never logged.', true),
+  db: { doc: 'Database number (standalone and Sentinel; or /db in the URL).', format: 'int', default: null as number | null, nullable: true },
+  tls: {
+    enabled: { doc: 'TLS to Redis; implied by a rediss:// URL or any other tls option (set it alone for a Cluster or Sentinel whose certificates chain to a public CA).', format: Boolean, default: false },
+    ca: text('PEM file of the CA that signed the Redis server certificate.'),
+    cert: text('PEM file of the client certificate (when Redis asks for one).'),
+    key: text('PEM file of the client certificate\'s key.'),
+    servername: text('Name to check the server certificate against (SNI), when not the host.'),
+    rejectUnauthorized: { doc: 'Refuse a server certificate that does not verify.', format: Boolean, default: true },
+  },
+  sentinels: stringList('Sentinel addresses ("host:port"); with name, instead of url.'),
+  name: text('The master name the sentinels monitor.'),
+  nodes: stringList('Cluster nodes ("host:port"; a few are enough to find the rest), instead of url.'),
+};
 
 /**
  * The validated settings. `env` supplies `TETHER_REDIS_USERNAME` / `TETHER_REDIS_PASSWORD` when
@@ -69,7 +106,7 @@ export function parseStore(value: unknown, env: Readonly<Record<string, string |
   const type = o.type ?? 'memory';
   check(type === 'memory' || type === 'redis', `type must be memory or redis, got ${JSON.stringify(type)}`);
   if (type === 'memory') {
-    const stray = Object.keys(o).filter((k) => k !== 'type');
+    const stray = Object.keys(o).filter((k) => k !== 'type' && isSet(o[k]) && !(k === 'prefix' && o[k] === 'tether:') && !(k === 'timeout' && o[k] === '50ms'));
     check(stray.length === 0, `${stray.join(', ')}: only for type redis (type is memory)`);
     return STORE_DEFAULT;
   }
@@ -96,7 +133,7 @@ function parseRedis(o: Record<string, unknown>, env: Readonly<Record<string, str
 
   let fromUrl: { server: HostPort; db: number; username?: string; password?: string; tls: boolean } | undefined;
   if (url) fromUrl = parseRedisUrl(url);
-  const dbOption = o.db;
+  const dbOption = o.db ?? undefined;
   check(dbOption === undefined || (Number.isInteger(dbOption) && (dbOption as number) >= 0 && (dbOption as number) <= 15), 'db must be a database number from 0 to 15');
   check(!(fromUrl && dbOption !== undefined && fromUrl.db !== dbOption), `db ${String(dbOption)} disagrees with the url's /${fromUrl?.db}`);
   const db = (dbOption as number | undefined) ?? fromUrl?.db ?? 0;
@@ -150,7 +187,7 @@ function parseRedisUrl(text: string): { server: HostPort; db: number; username?:
 }
 
 function parseTls(value: unknown, fromUrl: boolean): RedisTlsSettings | undefined {
-  if (value === undefined || value === null) return fromUrl ? { rejectUnauthorized: true } : undefined;
+  if (!isSet(value)) return fromUrl ? { rejectUnauthorized: true } : undefined;
   check(typeof value === 'object' && !Array.isArray(value), 'tls must be an object { ca, cert, key, servername, rejectUnauthorized }');
   const t = value as Record<string, unknown>;
   const unknown = Object.keys(t).filter((k) => !TLS_KEYS.includes(k as never));
@@ -166,8 +203,9 @@ function parseTls(value: unknown, fromUrl: boolean): RedisTlsSettings | undefine
   const cert = file('cert');
   const key = file('key');
   check((cert === undefined) === (key === undefined), 'tls.cert and tls.key go together (a client certificate and its key)');
-  const servername = t.servername;
-  check(servername === undefined || (typeof servername === 'string' && servername.length > 0), 'tls.servername must be a host name');
+  const servername = t.servername === '' ? undefined : t.servername;
+  check(servername === undefined || typeof servername === 'string', 'tls.servername must be a host name');
+  check(t.enabled === undefined || typeof t.enabled === 'boolean', 'tls.enabled must be true or false');
   const reject = t.rejectUnauthorized ?? true;
   check(typeof reject === 'boolean', 'tls.rejectUnauthorized must be true or false');
   return {
@@ -182,7 +220,7 @@ function hostList(value: unknown, name: string): HostPort[] | undefined {
   if (value === undefined || value === null) return undefined;
   const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
   check(Array.isArray(list), `${name} must be a list of "host:port"`);
-  if (list.length === 0) return undefined;
+  if ((list as unknown[]).length === 0) return undefined;
   return list.map((entry: unknown, i: number) => {
     check(typeof entry === 'string', `${name}[${i}] must be a "host:port" string`);
     try {
@@ -207,6 +245,14 @@ export function describeStore(s: StoreSettings): string {
       ? `sentinel ${user}${s.name}@${s.sentinels.map(formatHostPort).join(',')}/${s.db}${s.tls ? ' tls' : ''}`
       : `cluster ${user}${s.nodes!.map(formatHostPort).join(',')}${s.tls ? ' tls' : ''}`;
   return `redis ${where} prefix ${s.prefix}`;
+}
+
+/** Whether an option was given: schema defaults ('', [], null, a tls object of defaults) are not. */
+function isSet(v: unknown): boolean {
+  if (v === undefined || v === null || v === '') return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === 'object') return Object.entries(v).some(([k, x]) => (k === 'rejectUnauthorized' ? x !== true : k === 'enabled' ? x === true : isSet(x)));
+  return true;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

@@ -12,6 +12,16 @@ writeFileSync(pem, 'not checked here');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('store option', () => {
+  it('is checked field by field by the plugin\'s convict schema', () => {
+    expect(() => validateOptions(stickTable, { store: { type: 'etcd' } })).toThrow(/store.type: must be one of the possible values: \["memory","redis"\]/);
+    expect(() => validateOptions(stickTable, { store: { type: 'redis', url: 'redis://a', timeout: 'soon' } })).toThrow(/store.timeout: must be a duration from 1ms to 10s/);
+    expect(() => validateOptions(stickTable, { store: { type: 'redis', url: 'redis://a', tls: { verify: true } } })).toThrow(/store.tls.verify' not declared/);
+    expect(() => validateOptions(stickTable, { store: { type: 'redis', nodes: [7000] } })).toThrow(/store.nodes: must be a list of "host:port" strings/);
+    const validated = validateOptions(stickTable, { store: { type: 'redis', url: 'redis://127.0.0.1:6379/1', tls: { ca: pem } } }) as { store: unknown };
+    expect(parseStore(validated.store, {})).toEqual({ type: 'redis', server: { host: '127.0.0.1', port: 6379 }, db: 1, tls: { ca: pem, rejectUnauthorized: true }, prefix: 'tether:', timeoutMs: 50 });
+    expect(parseStore((validateOptions(stickTable, {}) as { store: unknown }).store, {})).toEqual({ type: 'memory' });
+  });
+
   it('defaults to the memory store', () => {
     expect(parseStore(undefined, {})).toEqual({ type: 'memory' });
     expect(parseStore({ type: 'memory' }, {})).toEqual({ type: 'memory' });
@@ -67,16 +77,18 @@ describe('store option', () => {
     for (const store of [{ type: 'redis', url: `redis://user:${secret}@h:1/99` }, { type: 'redis', url: `redis://:${secret}@h:1`, nodes: ['a:1'] }, { type: 'memory', url: `redis://:${secret}@h` }]) {
       let message = '';
       try {
-        validateOptions(stickTable, { store });
+        // As Tether does it: the schema first (options phase), then the rules across fields (create).
+        const validated = validateOptions(stickTable, { store }) as { store: unknown };
+        parseStore(validated.store, {});
       } catch (err) {
         message = (err as Error).message;
       }
-      expect(message).toMatch(/invalid options/);
+      expect(message).not.toBe('');
       expect(message).not.toContain(secret);
     }
     const parsed = parseStore({ type: 'redis', url: `redis://user:${secret}@10.0.0.5:6379/1`, prefix: 'app1:' }, {});
     expect(describeStore(parsed)).toBe('redis redis://user@10.0.0.5:6379/1 prefix app1:');
     expect(describeStore(parseStore({ type: 'redis', sentinels: ['s1:26379', 's2:26379'], name: 'mymaster', password: secret }, {}))).toBe('redis sentinel mymaster@s1:26379,s2:26379/0 prefix tether:');
-    expect(describeStore(parseStore({ type: 'redis', nodes: ['n1:7000', 'n2:7000'], tls: {} }, {}))).toBe('redis cluster n1:7000,n2:7000 tls prefix tether:');
+    expect(describeStore(parseStore({ type: 'redis', nodes: ['n1:7000', 'n2:7000'], tls: { enabled: true } }, {}))).toBe('redis cluster n1:7000,n2:7000 tls prefix tether:');
   });
 });

@@ -54,6 +54,8 @@ const RECONCILE_CHUNK = 500;
 /** At shutdown, the last touches get this long. */
 const FINAL_FLUSH_MS = 1_000;
 const VIEW_PAGE = 1_000;
+/** After a connect whose first request failed, the next try. */
+const PROBE_RETRY_MS = 1_000;
 
 let instances = 0;
 
@@ -85,6 +87,7 @@ class SharedStickTable {
   #reconciling = false;
   #closing: Promise<void> | undefined;
   #firstSettled: (() => void) | undefined;
+  #retry: NodeJS.Timeout | undefined;
 
   constructor(ctx: PluginContext, options: SharedStickTableOptions) {
     this.#ctx = ctx;
@@ -288,8 +291,14 @@ class SharedStickTable {
     try {
       epoch = await this.#store.connected(mine);
     } catch (err) {
-      this.#throttle.warn('connection', { store: this.#store.describe(), err: err instanceof Error ? err.message : String(err) }, 'stick table store: Redis connected but does not answer');
+      this.#throttle.warn('connection', { store: this.#store.describe(), err: err instanceof Error ? err.message : String(err) }, 'stick table store: Redis connected but does not answer; trying again');
       this.#firstSettled?.();
+      // The connection is up, so no 'ready' will come to try again: ask again in a moment.
+      clearTimeout(this.#retry);
+      this.#retry = setTimeout(() => {
+        if (this.#store.ready) void this.#connected();
+      }, PROBE_RETRY_MS);
+      this.#retry.unref();
       return;
     }
     const again = this.#epoch !== undefined;
@@ -445,6 +454,7 @@ class SharedStickTable {
       const wasConnected = this.#status === 'connected';
       this.#status = 'closed';
       clearInterval(this.#sweeper);
+      clearTimeout(this.#retry);
       this.#touches.stop();
       if (wasConnected) {
         this.#ctx.stats.inc('store_connected', -1);
