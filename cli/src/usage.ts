@@ -20,6 +20,8 @@ Configuration options (start, validate, explain, plugins); they override the fil
   --admin HOST:PORT          admin HTTP API on loopback          (default off)
   --key a,b                  key extractor chain                  (default client-id)
   --select a,b               strategy chain                       (default stick-table,least-connections)
+  --redis URL                the stick table on Redis, shared by every instance: redis://[user:pass@]host:port/db
+                             or rediss://… (password also from TETHER_REDIS_PASSWORD); docs/scale-out.md
   --sinks a,b                sink chain                           (default proxy-protocol)
   --plugin PATH|PACKAGE      load a plugin module; repeatable
   --retries N                other backends to try when a connect fails (default 1)
@@ -35,7 +37,7 @@ Configuration options (start, validate, explain, plugins); they override the fil
   --tls-verify none|optional|required  client certificates (default: required with --tls-ca, else none)
 
 explain:    --hex HEX [--json] [--admin HOST:PORT to ask a running balancer]
-table show: [--admin HOST:PORT | -c FILE] [--json] [--limit N]
+table show: [--admin HOST:PORT | -c FILE] [--json] [--limit N] [--cursor C | --all] [--key KEY]
 backend:    [--admin HOST:PORT | -c FILE] [--json]
 bench strategies: -s FILE [--chain a,b ...] [--clients N] [--seed N] [--json] [--report FILE.html] [--plugin PATH]
 

@@ -9,7 +9,9 @@ import { builtinRegistry } from '../builtins.ts';
 export async function validate(argv: string[]): Promise<void> {
   const { values } = parse(argv, CONFIG_FLAGS);
   const config = loadConfig(configSources(values));
-  const { container } = await createTether({ config, registry: builtinRegistry(), log: createLogger('silent') });
+  const { container, server } = await createTether({ config, registry: builtinRegistry(), log: createLogger('silent') });
+  // Closing ends what the plugins opened (a Redis store's connections), so the command exits.
+  await server.close();
   container.dispose();
   const where = values.config ? String(values.config) : 'flags and environment';
   process.stdout.write(
