@@ -23,6 +23,11 @@ export interface NetworkBenchOptions {
   readonly configs?: readonly string[];
   /** Worker counts to run each Tether target with (`workers`), side by side; default [1]. */
   readonly workers?: readonly number[];
+  /**
+   * Also run every Tether target with its stick table on a Redis started for the run (targets
+   * `…:redis`), interleaved with the memory store, and compare them.
+   */
+  readonly redis?: boolean;
   /** How to run the tether CLI: [node, path/to/cli/bin/tether.js]. */
   readonly tetherCommand: readonly string[];
   readonly backend?: BackendSpec;
@@ -66,6 +71,7 @@ export function resolveOptions(options: NetworkBenchOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
     configs: options.configs ?? [],
     workers: options.workers ?? [1],
+    redis: options.redis ?? false,
     tetherCommand: options.tetherCommand,
     backend: options.backend ?? DEFAULTS.backend,
     rounds: options.rounds ?? DEFAULTS.rounds,

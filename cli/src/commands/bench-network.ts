@@ -20,6 +20,7 @@ const FLAGS = {
   duration: { type: 'string' },
   baseline: { type: 'string' },
   workers: { type: 'string' },
+  redis: { type: 'boolean' },
   json: { type: 'boolean' },
   report: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -54,6 +55,10 @@ operation.
   --workers 1,2          run each Tether target with these worker counts, side by side (targets
                          tether, tether:2w, ...); CPU and RSS are summed over the primary and
                          its workers (default 1)
+  --redis                also run every Tether target with its stick table on a Redis started for
+                         the run (redis-server on loopback; targets tether:redis, ...), interleaved
+                         with the memory store; reports connections/s (every key new: one claim
+                         each), reconnects/s (keys cached) and added p99 against the memory store
   --baseline a,b         ${BASELINES.join(',')} or none   (default: direct, and haproxy if installed);
                          node is a minimal Node.js proxy (accept, connect, forward; no parsing,
                          no state): what any balancer built on Node's net module costs at least
@@ -138,6 +143,7 @@ function networkOptions(values: Record<string, unknown>): Omit<NetworkBenchOptio
   });
   return {
     ...(workers ? { workers } : {}),
+    ...(values.redis === true ? { redis: true } : {}),
     ...(configs ? { configs } : {}),
     backend: backendSpec(values.backend as string[] | undefined, whole('backend-count', values['backend-count'])),
     ...(rounds !== undefined ? { rounds } : {}),
