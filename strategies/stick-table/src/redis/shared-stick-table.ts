@@ -41,10 +41,13 @@ export interface SharedStickTableOptions {
   readonly claimWith?: 'auto' | 'script';
 }
 
-/** What `confirm` found in Redis, for `onSpliced` (conn.attributes). */
-const CLAIMED = 1; // this instance wrote the key just now, with a full TTL
-const KNOWN = 2; // Redis holds the key on the backend the connection goes to
-const UNSYNCED = 3; // Redis did not answer: write it back with the next touch
+/**
+ * What `confirm` found in Redis, for `onSpliced` and `onClosed` (conn.attributes): a positive
+ * number is the time this instance claimed the key (Redis has it with a full TTL from then).
+ */
+const KNOWN = -1; // Redis holds the key on the backend the connection goes to
+const UNSYNCED = -2; // Redis did not answer: write it back with the next touch
+const claimedAt = (sync: unknown): number => (typeof sync === 'number' && sync > 0 ? sync : 0);
 const REMEMBERED = Object.freeze({ remembered: true });
 
 /** How long `create` waits for the first connection to Redis before starting without it. */
@@ -191,7 +194,7 @@ class SharedStickTable {
     } else if (answer.kind === 'won') this.#ctx.stats.inc('store_claims');
     switch (answer.kind) {
       case 'won':
-        conn.attributes.set(this.#sync, CLAIMED);
+        conn.attributes.set(this.#sync, this.#ctx.now() || 1);
         return undefined;
       case 'held': {
         const backend = findOffered(answer.owner, backends);
@@ -225,13 +228,17 @@ class SharedStickTable {
     }
     conn.attributes.set(this.#options.storedAttribute, true);
     // A claim just set the key with a full TTL; anything else refreshes it (or writes it back).
-    if (sync !== CLAIMED) this.#touches.touch(key, backend.id);
+    if (!claimedAt(sync)) this.#touches.touch(key, backend.id);
   }
 
   #closed(conn: ConnInfo, backend: Backend): void {
     if (!conn.key || !conn.attributes.get(this.#options.storedAttribute)) return;
     const key = this.#table.normalize(conn.key);
     this.#table.release(key);
+    // A connection that ends within a touch interval of its claim: the claim's TTL is as good as a
+    // touch would be (touches are that late anyway), so a connect storm costs one command per key.
+    const claimed = claimedAt(conn.attributes.get(this.#sync));
+    if (claimed && this.#ctx.now() - claimed < TOUCH_FLUSH_MS) return;
     // An entry deleted meanwhile (operator) must not be recreated by this touch.
     if (this.#table.get(key)) this.#touches.touch(key, backend.id);
   }
