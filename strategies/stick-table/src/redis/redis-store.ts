@@ -61,6 +61,8 @@ const LOG_EVERY_MS = 10_000;
 /** Keys per SCAN call, and the most SCAN calls one page may take (empty stretches of keyspace). */
 const SCAN_COUNT_MIN = 100;
 const SCAN_CALLS_PER_PAGE = 100;
+/** Background requests sent together (touches, write-backs, reads): one deadline each, the event loop free between. */
+const BATCH_CHUNK = 500;
 
 export class RedisStore {
   readonly settings: RedisStoreSettings;
@@ -296,23 +298,40 @@ export class RedisStore {
     }
   }
 
-  /** A background batch: every request sent at once (auto-pipelined), each row's own result or undefined. */
+  /**
+   * A background batch, in chunks of BATCH_CHUNK requests sent at once (auto-pipelined), one
+   * deadline per chunk; the event loop is free between chunks, so a large flush never holds up
+   * connections. Each row's own result, or undefined when it failed (or Redis went away).
+   */
   async #batch<T>(sends: readonly (() => Promise<T>)[], what: string): Promise<(T | undefined)[]> {
-    if (sends.length === 0) return [];
-    if (!this.ready) return sends.map(() => undefined);
-    const outcomes = await Promise.all(sends.map((send) => {
-      try {
-        return withDeadline(send(), this.#backgroundMs);
-      } catch (error) {
-        return Promise.resolve<Outcome<T>>({ ok: false, timedOut: false, error });
+    const results: (T | undefined)[] = new Array<T | undefined>(sends.length).fill(undefined);
+    let failure: string | undefined;
+    let timedOut = false;
+    for (let start = 0; start < sends.length && this.ready; start += BATCH_CHUNK) {
+      const end = Math.min(sends.length, start + BATCH_CHUNK);
+      const pending: Promise<void>[] = [];
+      for (let i = start; i < end; i++) {
+        let sent: Promise<T>;
+        try {
+          sent = sends[i]!();
+        } catch (err) {
+          failure ??= message(err);
+          continue;
+        }
+        pending.push(sent.then((value) => void (results[i] = value), (err: unknown) => void (failure ??= message(err))));
       }
-    }));
-    const failed = outcomes.find((o): o is Extract<Outcome<T>, { ok: false }> => !o.ok);
-    if (failed) {
-      this.#stats.inc(failed.timedOut ? 'store_timeouts' : 'store_errors');
-      this.#throttle.warn(`background ${what}`, { store: this.describe(), err: failed.timedOut ? `no answer within ${this.#backgroundMs} ms` : message(failed.error) }, `stick table store: ${what} did not complete; it is retried`);
+      const outcome = await withDeadline(Promise.all(pending), this.#backgroundMs);
+      if (!outcome.ok) {
+        // Rows that answered meanwhile keep their result; the others are sent again later.
+        timedOut = true;
+        break;
+      }
     }
-    return outcomes.map((o) => (o.ok ? o.value : undefined));
+    if (timedOut || failure !== undefined) {
+      this.#stats.inc(timedOut ? 'store_timeouts' : 'store_errors');
+      this.#throttle.warn(`background ${what}`, { store: this.describe(), err: timedOut ? `no answer within ${this.#backgroundMs} ms` : failure }, `stick table store: ${what} did not complete; it is retried`);
+    }
+    return results;
   }
 
   /** A background request that throws on failure (views and operator edits report it to the operator). */
