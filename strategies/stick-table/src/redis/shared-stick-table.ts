@@ -358,7 +358,8 @@ class SharedStickTable {
   /**
    * write-back: every cached entry is claimed again with the TTL it has left (first writer wins;
    * where another instance was first, the cache takes its backend). revalidate: every cached
-   * entry not waiting to be touched is read; missing ones are dropped, different ones updated.
+   * entry not waiting to be touched is read; different ones are updated, missing idle ones
+   * dropped, missing ones in use here written back.
    * Returns false when Redis stopped answering.
    */
   async #reconcileOnce(kind: 'write-back' | 'revalidate'): Promise<boolean> {
@@ -377,9 +378,15 @@ class SharedStickTable {
         if (owner === undefined) return false;
         if (owner === null) {
           if (kind === 'write-back') counts.wroteBack++;
-          else if (this.#table.get(key)?.backend === backend) {
-            this.#table.delete(key);
-            counts.dropped++;
+          else {
+            const entry = this.#table.get(key);
+            // Gone from Redis (deleted by an operator, or lost in a failover): an idle entry is
+            // dropped; one a connection uses here is written back (its session is on that broker).
+            if (entry && entry.use > 0) this.#touches.touch(key, entry.backend);
+            else if (entry?.backend === backend) {
+              this.#table.delete(key);
+              counts.dropped++;
+            }
           }
         } else if (owner !== backend) {
           this.#conflict(key, owner);
