@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,11 +42,26 @@ export class RedisServer {
   readonly dir: string;
   #child: ChildProcess | undefined;
   #log = '';
+  /** Command line and readiness line, when not a plain server (a sentinel). */
+  #custom: { args: string[]; ready: RegExp } | undefined;
 
   private constructor(port: number, dir: string, options: RedisServerOptions) {
     this.port = port;
     this.dir = dir;
     this.options = options;
+  }
+
+  /** A redis-server with its own command line (a sentinel), ready once it prints `ready`. */
+  static async startWith(port: number, dir: string, args: string[], ready: RegExp): Promise<RedisServer> {
+    const server = new RedisServer(port, dir, {});
+    server.#custom = { args, ready };
+    try {
+      await server.#boot();
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+    return server;
   }
 
   /** Starts a server on a free loopback port (retrying if another process takes it first). */
@@ -159,13 +174,14 @@ export class RedisServer {
 
   async #boot(): Promise<void> {
     this.#log = '';
-    const child = spawn('redis-server', this.#args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('redis-server', this.#custom?.args ?? this.#args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const readyLine = this.#custom?.ready ?? READY;
     this.#child = child;
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`redis-server on ${this.port} not ready after ${START_TIMEOUT_MS} ms:\n${this.#log}`)), START_TIMEOUT_MS);
       const onData = (d: Buffer): void => {
         this.#log += d.toString('utf8');
-        if (READY.test(this.#log)) {
+        if (readyLine.test(this.#log)) {
           clearTimeout(timer);
           resolve();
         }
@@ -224,6 +240,51 @@ export class RedisCluster {
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error('the Redis cluster did not reach cluster_state:ok within 10 s');
+  }
+}
+
+/**
+ * A Redis Sentinel (`redis-server FILE --sentinel`) monitoring `master` as `name`, quorum 1, that
+ * declares it down after 1 s and fails over to a replica.
+ */
+export class RedisSentinel {
+  readonly port: number;
+  readonly name: string;
+  readonly #server: RedisServer;
+
+  private constructor(server: RedisServer, name: string) {
+    this.#server = server;
+    this.port = server.port;
+    this.name = name;
+  }
+
+  static async start(master: RedisServer, name = 'mymaster'): Promise<RedisSentinel> {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'tether-sentinel-'));
+    const conf = join(dir, 'sentinel.conf');
+    // Sentinel rewrites its file (it records the replicas it finds): it must be writable.
+    writeFileSync(conf, [
+      `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+      `sentinel down-after-milliseconds ${name} 1000`,
+      `sentinel failover-timeout ${name} 5000`, '',
+    ].join('\n'));
+    const server = await RedisServer.startWith(port, dir, [conf, '--sentinel'], /monitor master/);
+    return new RedisSentinel(server, name);
+  }
+
+  /** `host:port`, as `store.sentinels` takes it. */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** The address the sentinel gives for the master now. */
+  async master(): Promise<string> {
+    return (await this.#server.cli('SENTINEL', 'get-master-addr-by-name', this.name)).split('\n').join(':');
+  }
+
+  close(): Promise<void> {
+    return this.#server.close();
   }
 }
 

@@ -66,6 +66,9 @@ export function createClients(s: RedisStoreSettings, backgroundTimeoutMs: number
     // A command in flight when the connection drops fails at once rather than after a reconnect.
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
+    // A master demoted to replica (a Sentinel failover while this connection stayed up) answers
+    // every write with READONLY: reconnect, which asks the sentinels for the new master.
+    reconnectOnError: (err) => (/^READONLY/.test(err.message) ? 1 : false),
   };
   let commands: RedisClient;
   let subscriber: RedisClient;

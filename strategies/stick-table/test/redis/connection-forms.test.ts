@@ -1,14 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { skipReason } from '../../../../test/harness/binaries.ts';
 import { waitFor } from '../../../../test/harness/poll.ts';
-import { RedisCluster, RedisServer } from '../../../../test/harness/redis.ts';
+import { RedisCluster, RedisSentinel, RedisServer } from '../../../../test/harness/redis.ts';
 import { createTestPki, type TestPki } from '../../../../test/harness/tls-certs.ts';
 import { A, B, C, conn, openTable, route, type TestTable } from './helpers.ts';
 
 /**
  * The ways to reach Redis that production uses, each against real servers started here: a
  * password (in the URL or from TETHER_REDIS_PASSWORD), TLS with a CA and a client certificate
- * (made with openssl for the test), and a Cluster of three masters (redis-cli --cluster create).
+ * (made with openssl for the test), a Cluster of three masters (redis-cli --cluster create), and
+ * a master with a replica under Sentinel, failed over while the table runs.
  */
 
 const missing = skipReason('redis-server') + skipReason('redis-cli') + skipReason('openssl');
@@ -25,7 +26,7 @@ async function table(store: Record<string, unknown>): Promise<TestTable> {
   return t;
 }
 
-describe.skipIf(missing !== '')(`stick table on Redis: password, TLS, Cluster${missing}`, { timeout: 60_000 }, () => {
+describe.skipIf(missing !== '')(`stick table on Redis: password, TLS, Cluster, Sentinel${missing}`, { timeout: 60_000 }, () => {
   describe('a password-protected Redis', () => {
     let redis: RedisServer;
     beforeAll(async () => {
@@ -121,6 +122,45 @@ describe.skipIf(missing !== '')(`stick table on Redis: password, TLS, Cluster${m
       const moved = keys[0]!;
       expect((await route(second.strategy, conn(moved), [A, C], C)).backend).toBe(C);
       await waitFor(async () => (await route(first.strategy, conn(moved, { dryRun: true }), [A, B, C], A)).backend === C, { what: 'the move to reach the first instance' });
+    });
+  });
+
+  describe('a master and a replica under Sentinel', () => {
+    let master: RedisServer;
+    let replica: RedisServer;
+    let sentinel: RedisSentinel;
+    beforeAll(async () => {
+      master = await RedisServer.start();
+      replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+      sentinel = await RedisSentinel.start(master);
+      await waitFor(async () => /master_link_status:up/.test(await replica.cli('INFO', 'replication')), { what: 'the replica to sync' });
+    }, 60_000);
+    afterAll(async () => {
+      await sentinel?.close();
+      await replica?.close();
+      await master?.close();
+    });
+
+    it('finds the master through the sentinel, and follows a failover to the replica', async () => {
+      const t = await table({ sentinels: [sentinel.address], name: 'mymaster', prefix: 'st:' });
+      await route(t.strategy, conn('before-failover'), [A, B], B);
+      expect(await master.cli('GET', 'st:before-failover')).toBe('b');
+      expect((await t.view()).store).toBe(`redis sentinel mymaster@${sentinel.address}/0 prefix st: (connected)`);
+      await waitFor(async () => (await replica.cli('GET', 'st:before-failover')) === 'b', { what: 'the key on the replica' });
+
+      await master.stop('SIGKILL');
+      await waitFor(async () => (await sentinel.master()) === `127.0.0.1:${replica.port}`, { what: 'the sentinel to promote the replica', timeoutMs: 30_000 });
+      // The table reconnects to the new master (the one it learned before is there) and claims there.
+      await waitFor(() => t.count('store_reconnects') >= 1 && t.count('store_connected') === 1, { what: 'the table to reconnect', timeoutMs: 30_000 });
+      let attempt = 0;
+      await waitFor(async () => {
+        const key = `after-failover-${++attempt}`;
+        await route(t.strategy, conn(key), [A, B], A);
+        return (await replica.cli('GET', `st:${key}`)) === 'a';
+      }, { what: () => `a claim on the new master; logs: ${JSON.stringify(t.logs.slice(-4))}`, timeoutMs: 30_000, intervalMs: 200 });
+      expect(await route(t.strategy, conn('before-failover', { dryRun: true }), [A, B], A)).toMatchObject({ backend: B });
+      const other = await table({ sentinels: [sentinel.address], name: 'mymaster', prefix: 'st:' });
+      expect(await route(other.strategy, conn('before-failover'), [A, B], A)).toEqual({ backend: B, by: 'redis', remembered: true });
     });
   });
 });
