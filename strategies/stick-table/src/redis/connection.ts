@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisStoreSettings } from '../store-options.ts';
-import { CLAIM_SCRIPT, MOVE_SCRIPT, TOUCH_SCRIPT, DELETE_IF_SCRIPT } from './scripts.ts';
+import { CLAIM_SCRIPT, DELETE_IF_SCRIPT, MOVE_SCRIPT } from './scripts.ts';
 
 /**
  * The Redis clients of one stick table: the only module that imports the client library (ioredis,
@@ -22,7 +22,6 @@ export type RedisClient = Redis | Cluster;
 export interface ScriptCommands {
   tetherClaim(key: string, backend: string, ttlMs: number): Promise<string | null>;
   tetherMove(key: string, from: string, to: string, ttlMs: number): Promise<string | null>;
-  tetherTouch(key: string, backend: string, ttlMs: number): Promise<string | null>;
   tetherDeleteIf(key: string, backend: string): Promise<number>;
 }
 
@@ -98,7 +97,6 @@ export function createClients(s: RedisStoreSettings, backgroundTimeoutMs: number
   }
   commands.defineCommand('tetherClaim', { numberOfKeys: 1, lua: CLAIM_SCRIPT });
   commands.defineCommand('tetherMove', { numberOfKeys: 1, lua: MOVE_SCRIPT });
-  commands.defineCommand('tetherTouch', { numberOfKeys: 1, lua: TOUCH_SCRIPT });
   commands.defineCommand('tetherDeleteIf', { numberOfKeys: 1, lua: DELETE_IF_SCRIPT });
   return {
     commands: commands as CommandClient,

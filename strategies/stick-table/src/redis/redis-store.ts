@@ -144,14 +144,27 @@ export class RedisStore {
   }
 
   /**
-   * Batched touches: each key's TTL is refreshed to `expire`, or the key is created with our
-   * backend when Redis does not have it (a learn made while Redis was away is written back, first
-   * writer wins). Per row: the backend Redis holds (ours or the winner's), null when ours was
-   * written, undefined when the row failed (to be sent again).
+   * Batched touches: each key's TTL is refreshed to `expire` (`GETEX key PX expire`, which also
+   * reads its backend), and a key Redis does not have is written with ours (first writer wins): a
+   * learn made while Redis was away is written back. Per row: the backend Redis holds (ours or the
+   * winner's), null when ours was written, undefined when the row failed (to be sent again).
    */
-  touch(rows: readonly TouchRow[]): Promise<(string | null | undefined)[]> {
+  async touch(rows: readonly TouchRow[]): Promise<(string | null | undefined)[]> {
     const ttl = this.#options.expireMs;
-    return this.#batch(rows.map(([key, backend]) => () => this.#clients.commands.tetherTouch(this.#key(key), backend, ttl)), 'touch');
+    const { commands } = this.#clients;
+    const owners: (string | null | undefined)[] = await this.#batch(rows.map(([key]) => () => commands.getex(this.#key(key), 'PX', ttl)), 'touch');
+    // Missing keys (rare: expired or lost in Redis, or learned while it was away) are written back.
+    const missing: number[] = [];
+    owners.forEach((owner, i) => {
+      if (owner === null) missing.push(i);
+    });
+    if (missing.length > 0) {
+      const written = await this.writeBack(missing.map((i) => [rows[i]![0], rows[i]![1], ttl] as const));
+      missing.forEach((row, j) => {
+        owners[row] = written[j];
+      });
+    }
+    return owners;
   }
 
   /**

@@ -34,20 +34,6 @@ if v and v ~= ARGV[1] then return v end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return false`;
 
-/**
- * A batched touch, or the write-back of an entry learned while Redis was away: refresh the TTL of
- * a key that exists (whatever its backend) and return that backend, or create it with ours (first
- * writer wins) and return null. ARGV: backend, ttl (ms).
- */
-export const TOUCH_SCRIPT = `
-local v = redis.call('GET', KEYS[1])
-if v then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return v
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false`;
-
 /** Operator `clear` of one backend's entries: delete the key only if it still holds that backend. ARGV: backend. */
 export const DELETE_IF_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
