@@ -107,7 +107,7 @@ export class RedisStore {
   async connected(newEpoch: string): Promise<string | null> {
     const { commands } = this.#clients;
     if (this.#options.claimWith !== 'script') {
-      const tried = await withDeadline(commands.call('SET', this.#epochKey, newEpoch, 'NX', 'GET'), this.#backgroundMs);
+      const tried = await withDeadline(commands.call('set', this.#epochKey, newEpoch, 'NX', 'GET'), this.#backgroundMs);
       if (tried.ok) {
         this.#nxGet = true;
         return tried.value as string | null;
@@ -128,7 +128,7 @@ export class RedisStore {
     const k = this.#key(key);
     const ttl = this.#options.expireMs;
     return this.#onPath(() => (this.#nxGet
-      ? (this.#clients.commands.call('SET', k, backend, 'NX', 'GET', 'PX', ttl) as Promise<string | null>)
+      ? (this.#clients.commands.call('set', k, backend, 'NX', 'GET', 'PX', ttl) as Promise<string | null>)
       : this.#clients.commands.tetherClaim(k, backend, ttl)), budgetMs, (owner) => (owner === null ? WON : { kind: 'held', owner }));
   }
 
@@ -173,14 +173,14 @@ export class RedisStore {
    * written, undefined on failure.
    */
   writeBack(rows: readonly (readonly [key: string, backend: string, ttlMs: number])[]): Promise<(string | null | undefined)[]> {
-    return this.#batch(rows.map(([key, backend, ttl]) => () => (this.#nxGet
-      ? (this.#clients.commands.call('SET', this.#key(key), backend, 'NX', 'GET', 'PX', Math.max(1, ttl)) as Promise<string | null>)
-      : this.#clients.commands.tetherClaim(this.#key(key), backend, Math.max(1, ttl)))), 'write-back');
+    // The claim script rather than SET … NX GET: scripts are auto-pipelined, a batch goes out in one write.
+    return this.#batch(rows.map(([key, backend, ttl]) => () => this.#clients.commands.tetherClaim(this.#key(key), backend, Math.max(1, ttl))), 'write-back');
   }
 
   /** Per key: the backend Redis holds, null when it has no such key, undefined on failure. */
   read(keys: readonly string[]): Promise<(string | null | undefined)[]> {
-    return this.#batch(keys.map((key) => () => this.#clients.commands.get(this.#key(key))), 'read');
+    // GETEX with no option reads like GET, but is auto-pipelined (GET is written at once: connections' lookups).
+    return this.#batch(keys.map((key) => () => this.#clients.commands.getex(this.#key(key))), 'read');
   }
 
   /** One entry with its TTL, for the table view; undefined when there is none. Throws on failure. */
@@ -265,7 +265,7 @@ export class RedisStore {
 
   async #rows(keys: readonly string[]): Promise<PageRow[]> {
     const { commands } = this.#clients;
-    const values = await this.#background(Promise.all(keys.map((k) => Promise.all([commands.get(k), commands.pttl(k)]))), 'view');
+    const values = await this.#background(Promise.all(keys.map((k) => Promise.all([commands.getex(k), commands.pttl(k)]))), 'view');
     const rows: PageRow[] = [];
     const cut = this.settings.prefix.length;
     values.forEach(([backend, ttl], i) => {
