@@ -30,13 +30,13 @@ export const stickTable = defineStrategy<StickTableConfig>({
   version: '0.1.0',
   description: 'Sticky key → backend table with LRU size bound and idle expiry (HAProxy stick-table), in memory or shared through Redis.',
   options: {
-    size: { doc: 'Maximum number of entries; the least recently used idle entry is evicted to make room (HAProxy size). With a Redis store: entries cached by this process.', format: (val: unknown) => {
+    size: { doc: 'Maximum number of entries; the least recently used idle entry is evicted to make room (HAProxy size).', format: (val: unknown) => {
         if (!Number.isInteger(val) || (val as number) < 1) throw new Error('must be a whole number of entries, at least 1');
       },
       default: 100_000,
     },
     expire: {
-      doc: 'Idle time after which an entry is forgotten, counted from the last connect or disconnect (HAProxy expire). With a Redis store: the keys\' TTL.',
+      doc: 'Idle time after which an entry is forgotten, counted from the last connect or disconnect (HAProxy expire).',
       format: (val: unknown) => {
         if (parseDuration(val) === undefined) throw new Error('must be a duration such as "30m", "600s" or milliseconds');
       },
