@@ -49,7 +49,7 @@ describe('tether table show against a running balancer', () => {
     const r = await show('--admin', tether.admin!);
     expect(r.code).toBe(0);
     expect(lines(r.stdout)).toEqual(['# table: stick-table, type: string, size:100000, used:0']);
-    expect(await showJson('--admin', tether.admin!)).toEqual({ tables: [{ name: 'stick-table', type: 'string', size: 100_000, used: 0, entries: [] }] });
+    expect(await showJson('--admin', tether.admin!)).toEqual({ tables: [{ name: 'stick-table', type: 'string', size: 100_000, used: 0, entries: [], store: 'memory' }] });
   }, T);
 
   it('a connected client: use=1 and the full expiry; after it leaves: use=0 and the idle timer runs', async () => {
