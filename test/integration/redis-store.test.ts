@@ -142,10 +142,13 @@ describe.skipIf(missing !== '')(`two Tether instances on one Redis in front of t
     }
     await d.redis.restart();
     const landed = (id: string): string => d.brokers.find((b) => b.log.connectionsOf(id).length > 0)!.name;
-    await waitFor(async () => {
-      for (const id of [before, ...during]) if ((await d.redis.cli('GET', `tether:${id}`)) !== landed(id)) return false;
-      return true;
-    }, { what: 'every learn written back to Redis', timeoutMs: 20_000 });
+    const ids = [before, ...during];
+    let stored = '';
+    await waitFor(async () => (stored = await d.redis.cli('MGET', ...ids.map((id) => `tether:${id}`))) === ids.map(landed).join('\n'), {
+      what: () => `every learn written back to Redis: ${JSON.stringify(stored)} for ${ids.map(landed).join(',')}`,
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
     // And the instances use it: the other instance routes the first client home.
     const { connack } = await connectClient(d.instances[1]!.url, { clientId: before, clean: false });
     expect(connack.sessionPresent).toBe(true);

@@ -7,6 +7,7 @@ import { StickTable } from '../stick-table.ts';
 import { announceInterval, TOUCH_FLUSH_MS, TouchBatch, type TouchRow } from '../touch-batch.ts';
 import { createClients, type RedisClients } from './connection.ts';
 import { decodeInvalidation, type Invalidation } from './invalidations.ts';
+import { Reconciler } from './reconciler.ts';
 import { backgroundTimeout, RedisStore, type Answer, type PageRow } from './redis-store.ts';
 
 /**
@@ -52,8 +53,6 @@ const REMEMBERED = Object.freeze({ remembered: true });
 
 /** How long `create` waits for the first connection to Redis before starting without it. */
 const FIRST_CONNECT_WAIT_MS = 2_000;
-/** Entries per round of a write-back or revalidation after a reconnect. */
-const RECONCILE_CHUNK = 500;
 /** At shutdown, the last touches get this long. */
 const FINAL_FLUSH_MS = 1_000;
 const VIEW_PAGE = 1_000;
@@ -85,9 +84,7 @@ class SharedStickTable {
   /** The epoch seen at the last connect (redis-store.ts): the same one next time means Redis kept its data. */
   #epoch: string | undefined;
   #subscriberConnects = 0;
-  /** A write-back or revalidation waiting to run, and whether one is running. */
-  #reconcileNeeded: 'write-back' | 'revalidate' | undefined;
-  #reconciling = false;
+  readonly #reconciler: Reconciler;
   #closing: Promise<void> | undefined;
   #firstSettled: (() => void) | undefined;
   #retry: NodeJS.Timeout | undefined;
@@ -111,6 +108,17 @@ class SharedStickTable {
       flush: (rows) => this.#flushTouches(rows),
       signal: ctx.signal,
     });
+    this.#reconciler = new Reconciler({
+      table: this.#table,
+      store: this.#store,
+      touches: this.#touches,
+      expireMs: options.expireMs,
+      stats: ctx.stats,
+      log: ctx.log,
+      now: ctx.now,
+      closed: () => this.#status === 'closed',
+      conflict: (key, owner) => this.#conflict(key, owner),
+    });
     ctx.signal.addEventListener('abort', () => void this.close(), { once: true });
   }
 
@@ -126,7 +134,7 @@ class SharedStickTable {
     subscriber.on('message', (_channel: string, text: string) => this.#invalidated(text));
     subscriber.on('ready', () => {
       // After a reconnect, invalidations may have been missed: check the cache against Redis.
-      if (++this.#subscriberConnects > 1) this.#reconcile('revalidate');
+      if (++this.#subscriberConnects > 1) this.#reconciler.request('revalidate');
     });
     // Resolved by the first connect (once the epoch is read) or the first failure to connect.
     const first = new Promise<void>((resolve) => {
@@ -321,7 +329,7 @@ class SharedStickTable {
     }
     this.#firstSettled?.();
     // Redis kept its data: only what was missed needs checking. Otherwise write the cache back.
-    this.#reconcile(kept ? 'revalidate' : 'write-back');
+    this.#reconciler.request(kept ? 'revalidate' : 'write-back');
     void this.#touches.flush();
   }
 
@@ -331,74 +339,6 @@ class SharedStickTable {
     this.#since = this.#ctx.now();
     this.#ctx.stats.inc('store_connected', -1);
     this.#ctx.log.warn({ store: this.#store.describe() }, 'stick table store: lost the connection to Redis; reconnecting (connections go on without it meanwhile)');
-  }
-
-  /** Runs one write-back or revalidation at a time; a write-back asked for meanwhile wins over a revalidation. */
-  #reconcile(kind: 'write-back' | 'revalidate'): void {
-    if (this.#reconcileNeeded !== 'write-back') this.#reconcileNeeded = kind;
-    if (this.#reconciling) return;
-    this.#reconciling = true;
-    void (async () => {
-      try {
-        while (this.#reconcileNeeded && this.#store.ready && this.#status !== 'closed') {
-          const next = this.#reconcileNeeded;
-          this.#reconcileNeeded = undefined;
-          if (!(await this.#reconcileOnce(next))) {
-            // Redis went away midway: do it again at the next connect.
-            if (this.#reconcileNeeded !== 'write-back') this.#reconcileNeeded = next;
-            break;
-          }
-        }
-      } finally {
-        this.#reconciling = false;
-      }
-    })();
-  }
-
-  /**
-   * write-back: every cached entry is claimed again with the TTL it has left (first writer wins;
-   * where another instance was first, the cache takes its backend). revalidate: every cached
-   * entry not waiting to be touched is read; different ones are updated, missing idle ones
-   * dropped, missing ones in use here written back.
-   * Returns false when Redis stopped answering.
-   */
-  async #reconcileOnce(kind: 'write-back' | 'revalidate'): Promise<boolean> {
-    const counts = { entries: 0, wroteBack: 0, conflicts: 0, dropped: 0 };
-    const now = this.#ctx.now();
-    for (const chunk of this.#table.chunks(RECONCILE_CHUNK)) {
-      if (this.#status === 'closed') return true;
-      const rows = kind === 'revalidate' ? chunk.filter(([key]) => !this.#touches.has(key)) : chunk;
-      counts.entries += rows.length;
-      const owners = kind === 'write-back'
-        ? await this.#store.writeBack(rows.map(([key, backend, age]) => [key, backend, this.#options.expireMs - age] as const))
-        : await this.#store.read(rows.map(([key]) => key));
-      for (let i = 0; i < rows.length; i++) {
-        const [key, backend] = rows[i]!;
-        const owner = owners[i];
-        if (owner === undefined) return false;
-        if (owner === null) {
-          if (kind === 'write-back') counts.wroteBack++;
-          else {
-            const entry = this.#table.get(key);
-            // Gone from Redis (deleted by an operator, or lost in a failover): an idle entry is
-            // dropped; one a connection uses here is written back (its session is on that broker).
-            if (entry && entry.use > 0) this.#touches.touch(key, entry.backend);
-            else if (entry?.backend === backend) {
-              this.#table.delete(key);
-              counts.dropped++;
-            }
-          }
-        } else if (owner !== backend) {
-          this.#conflict(key, owner);
-          counts.conflicts++;
-        }
-      }
-    }
-    if (counts.wroteBack) this.#ctx.stats.inc('store_writebacks', counts.wroteBack);
-    if (counts.entries > 0) {
-      this.#ctx.log.info({ store: this.#store.describe(), ...counts, ms: this.#ctx.now() - now }, kind === 'write-back' ? 'stick table store: cache written back to Redis' : 'stick table store: cache checked against Redis');
-    }
-    return true;
   }
 
   async #view(limit: number | undefined, query: { readonly cursor?: string; readonly key?: string; readonly limit?: number }): Promise<TableView> {
