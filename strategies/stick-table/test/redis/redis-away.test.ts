@@ -71,7 +71,7 @@ describe.skipIf(missing !== '')(`stick table on Redis, when Redis is away or slo
     expect(t.count('store_unavailable')).toBe(1);
 
     await redis.restart();
-    await waitFor(async () => (await redis.cli('GET', 'tether:learned-offline')) === 'b', { what: 'the offline learn to be written back', timeoutMs: 15_000 });
+    await waitFor(async () => (await redis.cli('GET', 'tether:learned-offline')) === 'b', { what: 'the offline learn to be written back', timeoutMs: 30_000, intervalMs: 100 });
     expect(t.count('store_connected')).toBe(1);
     expect((await t.view()).store).toBe(`redis redis://127.0.0.1:${redis.port}/0 prefix tether: (connected)`);
   });
@@ -98,7 +98,7 @@ describe.skipIf(missing !== '')(`stick table on Redis, when Redis is away or slo
     await elsewhere.cli('SET', 'tether:contested', 'b', 'PX', '600000');
     await redis.seedFrom(elsewhere);
     await redis.restart();
-    await waitFor(async () => (await redis.cli('MGET', 'tether:before-1', 'tether:before-2', 'tether:during-1', 'tether:during-2')) === 'a\nb\na\na', { what: 'the cache to be written back', timeoutMs: 15_000 });
+    await waitFor(async () => (await redis.cli('MGET', 'tether:before-1', 'tether:before-2', 'tether:during-1', 'tether:during-2')) === 'a\nb\na\na', { what: 'the cache to be written back', timeoutMs: 30_000, intervalMs: 100 });
     await waitFor(() => t.count('store_reconnects') === 1 && t.count('store_connected') === 1, { what: 'the reconnect to be counted' });
     // Written back first-writer-wins: contested stays on b, and this instance's cache follows.
     expect(await redis.cli('GET', 'tether:contested')).toBe('b');
@@ -123,7 +123,7 @@ describe.skipIf(missing !== '')(`stick table on Redis, when Redis is away or slo
       process.kill(redis.pid!, 'SIGCONT');
     }
     // Answering again: the keys learned during the stall reach Redis with the next touches.
-    await waitFor(async () => (await redis.cli('MGET', 'tether:slow-1', 'tether:slow-2', 'tether:slow-3')) === 'b\nb\nb', { what: 'the stalled learns in Redis', timeoutMs: 15_000 });
+    await waitFor(async () => (await redis.cli('MGET', 'tether:slow-1', 'tether:slow-2', 'tether:slow-3')) === 'b\nb\nb', { what: 'the stalled learns in Redis', timeoutMs: 30_000, intervalMs: 100 });
   });
 
   it('close() ends the connections and timers, also while Redis is away and the client is reconnecting', async () => {
