@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { alive } from '../../cli/test/helpers/cli.ts';
+import { hasBinary } from '../../test/harness/binaries.ts';
 import {
   haproxyInstalled, loopbackAddress, METRICS, resolveOptions, runNetworkBench, SCENARIOS, typeScriptNode, type NetworkBenchResult,
 } from '../src/network/index.ts';
@@ -134,6 +135,26 @@ describe('tether bench network', () => {
     // Read (not null) for the primary-and-workers tree; proc-stat's own test shows the tree is summed.
     expect(result.summary['tether:2w']!.idle!.rssKiB!.median).toEqual(expect.any(Number));
     expect(result.summary['tether:2w']!.reconnect!.cpuUs!.median).toBeGreaterThan(0);
+    for (const { role, pid } of result.processes) expect(alive(pid), `${role} (pid ${pid}) still running`).toBe(false);
+  }, 60_000);
+
+  it.skipIf(!hasBinary('redis-server'))('with redis: every Tether target also runs on a Redis store, sticky, compared with its memory twin, and Redis is stopped with the rest', async () => {
+    const result = await runNetworkBench({
+      tetherCommand: [...typeScriptNode(), TETHER_MAIN],
+      redis: true,
+      backend: { kind: 'embedded', count: 2 },
+      baselines: [],
+      scenarios: ['connect', 'reconnect'],
+      rounds: 1,
+      connections: 80,
+      concurrency: 4,
+    });
+    expect(result.errors).toEqual({});
+    expect(result.targets.map((t) => t.name)).toEqual(['tether', 'tether:redis']);
+    expect(result.summary['tether:redis']!.reconnect!.stickiness!.median).toBe(1);
+    expect(Object.keys(result.stores!)).toEqual(['tether:redis']);
+    expect(result.stores!['tether:redis']).toMatchObject({ against: 'tether', ratios: { connect: { rate: expect.any(Number) }, reconnect: { rate: expect.any(Number) } }, added: { connect: { p99Ms: expect.any(Number) } } });
+    expect(result.processes.map((p) => p.role)).toContain('redis');
     for (const { role, pid } of result.processes) expect(alive(pid), `${role} (pid ${pid}) still running`).toBe(false);
   }, 60_000);
 
