@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { alive } from '../../cli/test/helpers/cli.ts';
+import { hasBinary } from '../../test/harness/binaries.ts';
 import {
   haproxyInstalled, loopbackAddress, METRICS, resolveOptions, runNetworkBench, SCENARIOS, typeScriptNode, type NetworkBenchResult,
 } from '../src/network/index.ts';
@@ -167,6 +168,26 @@ describe('tether bench network', () => {
     ]);
     expect(() => resolveOptions({ tetherCommand: [], metrics: [] })).toThrow(/metrics on, off or both/);
   });
+
+  it.skipIf(!hasBinary('redis-server'))('with redis: every Tether target also runs on a Redis store, sticky, compared with its memory twin, and Redis is stopped with the rest', async () => {
+    const result = await runNetworkBench({
+      tetherCommand: [...typeScriptNode(), TETHER_MAIN],
+      redis: true,
+      backend: { kind: 'embedded', count: 2 },
+      baselines: [],
+      scenarios: ['connect', 'reconnect'],
+      rounds: 1,
+      connections: 80,
+      concurrency: 4,
+    });
+    expect(result.errors).toEqual({});
+    expect(result.targets.map((t) => t.name)).toEqual(['tether', 'tether:redis']);
+    expect(result.summary['tether:redis']!.reconnect!.stickiness!.median).toBe(1);
+    expect(Object.keys(result.stores!)).toEqual(['tether:redis']);
+    expect(result.stores!['tether:redis']).toMatchObject({ against: 'tether', ratios: { connect: { rate: expect.any(Number) }, reconnect: { rate: expect.any(Number) } }, added: { connect: { p99Ms: expect.any(Number) } } });
+    expect(result.processes.map((p) => p.role)).toContain('redis');
+    for (const { role, pid } of result.processes) expect(alive(pid), `${role} (pid ${pid}) still running`).toBe(false);
+  }, 60_000);
 
   it('reads a process tree: a child and its child', async () => {
     const child = spawn(process.execPath, ['-e', "require('node:child_process').spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'inherit' }); console.log('up'); setTimeout(() => {}, 20000)"], { stdio: ['ignore', 'pipe', 'ignore'] });

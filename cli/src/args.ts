@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ConfigSources } from '@tether/core';
+import type { ChainEntry, ConfigSources, TetherConfig } from '@tether/core';
 import { COMMAND_USAGE, type Command } from './usage.ts';
 
 /** Flags shared by every command that reads the configuration (start, validate, explain, plugins). */
@@ -26,6 +26,7 @@ export const CONFIG_FLAGS = {
   'tls-key': { type: 'string' },
   'tls-ca': { type: 'string' },
   'tls-verify': { type: 'string' },
+  redis: { type: 'string' },
 } as const;
 
 export type FlagValues = Record<string, string | boolean | string[] | undefined>;
@@ -120,7 +121,12 @@ export function configSources(values: FlagValues): ConfigSources {
     workers: values.workers,
     listeners: tlsListeners(values),
   };
-  return { file: values.config as string | undefined, overrides };
+  const redis = values.redis;
+  return {
+    file: values.config as string | undefined,
+    overrides,
+    ...(typeof redis === 'string' ? { adjust: (config) => withRedisStore(config, redis) } : {}),
+  };
 }
 
 const TLS_FLAGS = ['tls-cert', 'tls-key', 'tls-ca', 'tls-verify'] as const;
@@ -150,4 +156,24 @@ function tlsListeners(values: FlagValues): unknown[] | undefined {
   if (verify === 'none' && ca) throw new UsageError('--tls-ca with --tls-verify none: client certificates would never be asked for; drop one of them');
   const options = { cert: resolve(cert), key: resolve(key), ...(ca ? { ca: resolve(ca), verify } : {}) };
   return [{ name: 'tls', address: listen, transports: [{ use: 'tls', options }] }];
+}
+
+const STICK_TABLE = new Set(['stick-table', '@tether/strategy-stick-table']);
+
+/**
+ * `tether start --redis URL`: the quick start for several instances. Every stick table of the
+ * select chain (the default chain has one) gets `store: { type: redis, url: URL }`, keeping the
+ * store options the file gave (prefix, timeout, tls) and replacing where it pointed.
+ */
+export function withRedisStore(config: TetherConfig, url: string): TetherConfig {
+  if (!/^rediss?:\/\/[^/]/.test(url)) throw new UsageError('--redis must be a URL such as redis://127.0.0.1:6379 (rediss://… for TLS; redis://user:password@host:port/db)');
+  if (!config.select.some((e) => STICK_TABLE.has(e.use))) {
+    throw new UsageError(`--redis puts the stick table on Redis, but the select chain [${config.select.map((e) => e.use).join(', ')}] has no stick-table`);
+  }
+  const select = config.select.map((entry): ChainEntry => {
+    if (!STICK_TABLE.has(entry.use)) return entry;
+    const { url: _url, sentinels: _sentinels, name: _name, nodes: _nodes, ...kept } = (entry.options.store ?? {}) as Record<string, unknown>;
+    return { ...entry, options: { ...entry.options, store: { ...kept, type: 'redis', url } } };
+  });
+  return { ...config, select };
 }

@@ -21,6 +21,8 @@ const CONFIG_OPTIONS = `Configuration options (they override the file and TETHER
   --metrics-listen HOST:PORT read-only listener for GET /metrics only (Prometheus) (default off)
   --key a,b                  key extractor chain                  (default client-id)
   --select a,b               strategy chain                       (default stick-table,least-connections)
+  --redis URL                the stick table on Redis, shared by every instance: redis://[user:pass@]host:port/db
+                             or rediss://… (password also from TETHER_REDIS_PASSWORD); docs/scale-out.md
   --sinks a,b                sink chain                           (default proxy-protocol)
   --plugin PATH|PACKAGE      load a plugin module; repeatable
   --retries N                other backends to try when a connect fails (default 1)
@@ -150,12 +152,16 @@ ${TABLE_SUBCOMMANDS}
 
 ${ADMIN_OPTIONS}`,
 
-  'table show': `Usage: tether table show [--limit N] [options]
+  'table show': `Usage: tether table show [--limit N] [--cursor C | --all] [--key KEY] [options]
 
 Prints a running balancer's tables like HAProxy's \`show table\`: one line per entry with its key,
-live connections (use), milliseconds left before it expires once idle (exp), backend and hits.
+live connections (use), milliseconds left before it expires once idle (exp), backend and hits. A
+table in a shared store (Redis) is read in pages and says which store it reads.
 
-  --limit N                  list at most N entries of each table
+  --limit N                  list at most N entries of each table (a page)
+  --cursor C                 the page that starts where the previous one ended (it prints C)
+  --all                      every page, from the first
+  --key KEY                  only this key
 
 ${ADMIN_OPTIONS}`,
 
@@ -293,6 +299,10 @@ operation.
                          the CONNACK check cost, from one interleaved run
   --log-level LEVEL      the Tether targets' log level (default warn: no line per connection;
                          info adds the "connection closed" line of every connection)
+  --redis                also run every Tether target with its stick table on a Redis started for
+                         the run (redis-server on loopback; targets tether:redis, ...), interleaved
+                         with the memory store; reports connections/s (every key new: one claim
+                         each), reconnects/s (keys cached) and added p99 against the memory store
   --baseline a,b         ${d.baselines.join(',')} or none   (default: direct, and haproxy if installed);
                          node is a minimal Node.js proxy (accept, connect, forward; no parsing,
                          no state): what any balancer built on Node's net module costs at least

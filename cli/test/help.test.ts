@@ -20,13 +20,15 @@ const COMMANDS: readonly (readonly [readonly string[], string])[] = [
   [['explain'], 'Usage: tether explain --hex HEX [--json] [options]'],
   [['plugins'], 'Usage: tether plugins [--json] [options]'],
   [['table'], 'Usage: tether table <show|set|delete|clear> [options]'],
-  [['table', 'show'], 'Usage: tether table show [--limit N] [options]'],
+  [['table', 'show'], 'Usage: tether table show [--limit N] [--cursor C | --all] [--key KEY] [options]'],
   [['table', 'set'], 'Usage: tether table set KEY BACKEND [options]'],
   [['table', 'delete'], 'Usage: tether table delete KEY [options]'],
   [['table', 'clear'], 'Usage: tether table clear [--backend NAME] [options]'],
   [['backend'], 'Usage: tether backend <list|set> [options]'],
   [['backend', 'list'], 'Usage: tether backend list [options]'],
   [['backend', 'set'], 'Usage: tether backend set NAME ready|drain|maint [options]'],
+  [['reload'], 'Usage: tether reload [options]'],
+  [['status'], 'Usage: tether status [options]'],
   [['bench'], 'Usage: tether bench <strategies|network> [options]'],
   [['bench', 'strategies'], 'Usage: tether bench strategies -s SCENARIO [options]'],
   [['bench', 'network'], 'Usage: tether bench network [options]'],
@@ -95,7 +97,7 @@ describe('mistakes: the option named, then the usage (exit 2)', () => {
   it('an option without its value, a missing argument, an unknown subcommand', async () => {
     const [noValue, noKey, noSub, badSub] = await runAll([['table', 'show', '--admin'], ['table', 'delete'], ['backend'], ['table', 'drop']]);
     expect(noValue!.code).toBe(2);
-    expect(lines(noValue!.stderr).slice(0, 2)).toEqual(['tether: option --admin needs a value', 'Usage: tether table show [--limit N] [options]']);
+    expect(lines(noValue!.stderr).slice(0, 2)).toEqual(['tether: option --admin needs a value', 'Usage: tether table show [--limit N] [--cursor C | --all] [--key KEY] [options]']);
     expect(lines(noKey!.stderr).slice(0, 2)).toEqual(['tether: table delete needs KEY', 'Usage: tether table delete KEY [options]']);
     expect(lines(noSub!.stderr).slice(0, 2)).toEqual(['tether: backend needs a subcommand: list or set', 'Usage: tether backend <list|set> [options]']);
     expect(lines(badSub!.stderr).slice(0, 2)).toEqual(['tether: unknown table subcommand "drop"; use show, set, delete or clear', 'Usage: tether table <show|set|delete|clear> [options]']);

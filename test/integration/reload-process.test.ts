@@ -6,7 +6,9 @@ import YAML from 'yaml';
 import { killAll, runTether, startTether, type RunningTether } from '../../cli/test/helpers/cli.ts';
 import { closeAllClients, connectClient, disconnect } from '../../cli/test/helpers/mqtt.ts';
 import { startHaBrokers, waitForHolder, type HaAedes } from '../harness/ha-aedes.ts';
+import { skipReason } from '../harness/binaries.ts';
 import { waitFor } from '../harness/poll.ts';
+import { RedisServer } from '../harness/redis.ts';
 
 /**
  * Live reload as an operator does it, on real `tether start` processes: edit the file, then
@@ -137,5 +139,38 @@ describe('tether start --workers 2 -c FILE, reloaded', () => {
     expect(restart.stdout).toContain('needs a restart (running value kept): workers: 2 → 3');
     await waitFor(async () => (await status(tether)).generation === 3, { what: 'generation 3' });
     expect((await tether.stop()).code).toBe(0);
+  }, T);
+});
+
+const noRedis = skipReason('redis-server');
+
+describe.skipIf(noRedis !== '')(`tether start --redis URL -c FILE, reloaded${noRedis}`, () => {
+  it('the stick table stays on Redis through a reload that changes its options: keys learned before still route', async () => {
+    const redis = await RedisServer.start();
+    try {
+      const [b1, b2] = brokers as [HaAedes, HaAedes];
+      const { file, write } = configFile('redis.yaml', { backends: [backend(b1), backend(b2)] });
+      const tether = await startTether(['-c', file, '--redis', redis.url]);
+      const homes = new Map<string, string>();
+      for (let i = 0; i < 6; i++) {
+        const { client } = await connectClient(tether.url, { clientId: `r-${i}`, clean: false });
+        homes.set(`r-${i}`, (await waitForHolder(brokers, `r-${i}`)).id);
+        await disconnect(client);
+      }
+      // --redis applies to the chain of the file as it is now, also after the reload.
+      write({ backends: [backend(b1), backend(b2)], select: [{ use: 'stick-table', options: { size: 5000 } }, 'round-robin'] });
+      const ok = await reload(tether);
+      expect(ok.code, ok.stderr).toBe(0);
+      const shown = await runTether(['table', 'show', '--admin', tether.admin!, '--all']);
+      expect(shown.stdout).toMatch(/^# table: stick-table, type: string, size:5000, used:\d+, store: redis /m);
+      for (const [clientId, home] of homes) {
+        const { client } = await connectClient(tether.url, { clientId, clean: false });
+        expect((await waitForHolder(brokers, clientId)).id, clientId).toBe(home);
+        await disconnect(client);
+      }
+      expect((await tether.stop()).code).toBe(0);
+    } finally {
+      await redis.close();
+    }
   }, T);
 });

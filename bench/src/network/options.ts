@@ -30,6 +30,11 @@ export interface NetworkBenchOptions {
   readonly metrics?: readonly boolean[];
   /** Log level of the Tether targets; default warn (no line per connection, like HAProxy without `option tcplog`). */
   readonly logLevel?: string;
+  /**
+   * Also run every Tether target with its stick table on a Redis started for the run (targets
+   * `…:redis`), interleaved with the memory store, and compare them.
+   */
+  readonly redis?: boolean;
   /** How to run the tether CLI: [node, path/to/cli/bin/tether.js]. */
   readonly tetherCommand: readonly string[];
   readonly backend?: BackendSpec;
@@ -75,6 +80,7 @@ export function resolveOptions(options: NetworkBenchOptions): ResolvedOptions {
     workers: options.workers ?? [1],
     metrics: options.metrics ?? [true],
     logLevel: options.logLevel ?? 'warn',
+    redis: options.redis ?? false,
     tetherCommand: options.tetherCommand,
     backend: options.backend ?? DEFAULTS.backend,
     rounds: options.rounds ?? DEFAULTS.rounds,

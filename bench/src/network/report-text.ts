@@ -58,6 +58,23 @@ export function renderNetworkText(result: NetworkBenchResult, options: TextOptio
     lines.push(...table(['target', ...s.scenarios], userRows, tty, new Set([0])));
   }
 
+  if (result.stores) {
+    lines.push('');
+    lines.push('Redis store against the memory store, same run (the connect storm: every key new, one claim each; the reconnect storm: keys cached)');
+    const storeRows = Object.entries(result.stores).map(([redis, c]) => {
+      const ratio = (sc: string, key: string): string => {
+        const r = c.ratios[sc as keyof typeof c.ratios]?.[key];
+        return r === undefined ? '' : `${r.toFixed(2)}x`;
+      };
+      const added = (sc: string, key: string): string => {
+        const a = c.added[sc as keyof typeof c.added]?.[key];
+        return a === undefined ? '' : `${a >= 0 ? '+' : ''}${a.toFixed(3)}`;
+      };
+      return [`${redis} / ${c.against}`, ratio('connect', 'rate'), added('connect', 'p99Ms'), ratio('reconnect', 'rate'), added('reconnect', 'p99Ms'), ratio('connect', 'cpuUs')];
+    });
+    lines.push(...table(['targets', 'connections/s (cold)', 'connect p99 added (ms)', 'reconnects/s (warm)', 'reconnect p99 added (ms)', 'CPU per connection'], storeRows, tty, new Set([0])));
+  }
+
   const errorLines = Object.entries(result.errors).flatMap(([target, per]) => Object.entries(per).map(([sc, e]) => `  ${target} ${sc}: ${e.count} failed operations; first: ${e.first}`));
   if (errorLines.length > 0) lines.push('', 'errors:', ...errorLines);
   if (result.notes.length > 0) lines.push('', ...result.notes.map((n) => `note: ${n}`));

@@ -7,7 +7,7 @@ import { resolveOptions, type Baseline, type NetworkBenchOptions, type ResolvedO
 import { clockTicksPerSecond } from './proc-stat.ts';
 import { runScenario, warmUp, type ScenarioResult } from './scenarios.ts';
 import { summarize, type Summary } from './summary.ts';
-import { haproxyInstalled, haproxyVersion, startTarget, tetherTargets, type TargetSpec } from './targets.ts';
+import { haproxyInstalled, haproxyVersion, redisInstalled, startRedis, startTarget, storePairs, tetherTargets, type TargetSpec } from './targets.ts';
 
 export interface RoundResult {
   readonly round: number;
@@ -31,6 +31,8 @@ export interface NetworkBenchResult extends Summary {
     /** Metrics on (true) and/or off (false) for the Tether targets, and their log level (absent in older results). */
     readonly metrics?: readonly boolean[];
     readonly logLevel?: string;
+    /** Whether Redis-store targets ran too. */
+    readonly redis?: boolean;
   };
   readonly environment: { readonly node: string; readonly cpus: number; readonly loadavg: readonly number[]; readonly clockTicks: number; readonly haproxy?: string };
   readonly backends: { readonly kind: string; readonly description: string; readonly addresses: readonly string[] };
@@ -54,8 +56,9 @@ export async function runNetworkBench(input: NetworkBenchOptions): Promise<Netwo
   const options = resolveOptions(input);
   const notes: string[] = [];
   const baselines = chooseBaselines(options, notes);
+  if (options.redis && !redisInstalled()) throw new Error('--redis needs redis-server installed (apt-get install redis-server)');
   const targets: TargetSpec[] = [
-    ...tetherTargets(options.configs, options.workers, options.metrics),
+    ...tetherTargets(options.configs, options.workers, options.metrics, options.redis ? ['memory', 'redis'] : ['memory']),
     ...baselines.map((b) => ({ kind: b, name: b }) as TargetSpec),
   ];
   noteCoarseReadings(options, notes);
@@ -69,13 +72,16 @@ export async function runNetworkBench(input: NetworkBenchOptions): Promise<Netwo
     input.signal?.throwIfAborted();
     backends = await startBackends(options.backend, registry);
     progress(`backends: ${describeBackends(backends)}`);
+    // One Redis for the whole run; each round and target uses its own client ids, so its own keys.
+    const redis = options.redis ? await startRedis(registry) : undefined;
+    if (redis) progress(`redis: ${redis.url}`);
     const lg = LoadGenerator.start(registry);
     for (let round = 1; round <= options.rounds; round++) {
       const order = rotate(targets, round - 1);
       const results: RoundResult['results'] = {};
       for (const spec of order) {
         input.signal?.throwIfAborted();
-        const target = await startTarget(spec, backends, registry, options.tetherCommand, options.logLevel);
+        const target = await startTarget(spec, backends, registry, options.tetherCommand, options.logLevel, redis?.url);
         const perScenario: Partial<Record<Scenario, ScenarioResult>> = {};
         try {
           const idPrefix = `r${round}t${targets.indexOf(spec)}`;
@@ -111,13 +117,14 @@ export async function runNetworkBench(input: NetworkBenchOptions): Promise<Netwo
       workers: options.workers,
       metrics: options.metrics,
       logLevel: options.logLevel,
+      ...(options.redis ? { redis: true } : {}),
     },
     environment: { node: process.version, cpus: cpus().length, loadavg: loadavg(), clockTicks: clockTicksPerSecond(), ...(haproxy ? { haproxy } : {}) },
     backends: { kind: options.backend.kind, description: describeBackends(backends), addresses: backends.addresses.map((a) => `${a.host}:${a.port}`) },
     targets: targets.map((t) => ({ name: t.name, kind: t.kind, ...(t.kind === 'tether' && t.configFile ? { config: t.configFile } : {}), ...(t.kind === 'tether' && t.workers ? { workers: t.workers } : {}), ...(t.kind === 'tether' && t.metrics === false ? { metrics: false } : {}) })),
     baselines,
     rounds,
-    ...summarize(targets.map((t) => t.name), baselines, options.scenarios, rounds),
+    ...summarize(targets.map((t) => t.name), baselines, options.scenarios, rounds, storePairs(targets)),
     notes,
     processes: registry.started,
     elapsedS: (performance.now() - started) / 1000,

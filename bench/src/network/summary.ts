@@ -15,10 +15,15 @@ export interface Summary {
   readonly busy: Record<string, PerScenario<{ balancer?: RoundStat; balancerUser?: RoundStat; backends?: RoundStat; loadgen?: RoundStat }>>;
   /** target -> scenario -> errors summed over rounds (left out when none). */
   readonly errors: Record<string, PerScenario<{ count: number; first: string }>>;
+  /**
+   * Redis-store target -> its memory-store twin of the same run, the ratio of every metric
+   * (median / median) and, for latencies, what the Redis store adds (median minus median).
+   */
+  readonly stores?: Record<string, { against: string; ratios: PerScenario<Record<string, number>>; added: PerScenario<Record<string, number>> }>;
 }
 
 /** Medians with min-max over rounds, and their ratios to each baseline. */
-export function summarize(targets: readonly string[], baselines: readonly Baseline[], scenarios: readonly Scenario[], rounds: readonly RoundResult[]): Summary {
+export function summarize(targets: readonly string[], baselines: readonly Baseline[], scenarios: readonly Scenario[], rounds: readonly RoundResult[], storePairs: readonly (readonly [string, string])[] = []): Summary {
   const summary: Summary['summary'] = {};
   const busy: Summary['busy'] = {};
   const errors: Summary['errors'] = {};
@@ -59,5 +64,25 @@ export function summarize(targets: readonly string[], baselines: readonly Baseli
       ratios[target][baseline] = per;
     }
   }
-  return { summary, ratios, busy, errors };
+  const stores: NonNullable<Summary['stores']> = {};
+  for (const [redis, memory] of storePairs) {
+    const ratios: PerScenario<Record<string, number>> = {};
+    const added: PerScenario<Record<string, number>> = {};
+    for (const scenario of scenarios) {
+      const mine = summary[redis]?.[scenario] ?? {};
+      const theirs = summary[memory]?.[scenario] ?? {};
+      const r: Record<string, number> = {};
+      const a: Record<string, number> = {};
+      for (const [key, stat] of Object.entries(mine)) {
+        const base = theirs[key];
+        if (!base) continue;
+        if (base.median !== 0) r[key] = stat.median / base.median;
+        if (/Ms$|Us$/.test(key)) a[key] = stat.median - base.median;
+      }
+      ratios[scenario] = r;
+      added[scenario] = a;
+    }
+    stores[redis] = { against: memory, ratios, added };
+  }
+  return { summary, ratios, busy, errors, ...(storePairs.length > 0 ? { stores } : {}) };
 }

@@ -11,7 +11,7 @@ import type { Endpoint } from './loadgen/protocol.ts';
 
 /** What the clients connect to: a Tether (default config or a given file), or a baseline. */
 export type TargetSpec =
-  | { readonly kind: 'tether'; readonly name: string; readonly configFile?: string; readonly workers?: number; readonly metrics?: false }
+  | { readonly kind: 'tether'; readonly name: string; readonly configFile?: string; readonly workers?: number; readonly metrics?: false; readonly store?: 'redis' }
   | { readonly kind: 'direct'; readonly name: 'direct' }
   | { readonly kind: 'haproxy'; readonly name: 'haproxy' }
   | { readonly kind: 'node'; readonly name: 'node' };
@@ -31,20 +31,31 @@ const START_ATTEMPTS = 3;
 
 /**
  * One Tether target per config file (or one with the default configuration), times each worker
- * count, times metrics on and off: `tether`, `tether:2w` (2 workers), `tether:nometrics`,
- * `tether:FILE`, `tether:FILE:2w`, …
+ * count, times metrics on and off, times each store: `tether`, `tether:2w` (2 workers),
+ * `tether:nometrics`, `tether:FILE`, `tether:FILE:2w`, and with `redis` also `tether:redis`,
+ * `tether:2w:redis`, … (the stick table on the run's Redis).
  */
-export function tetherTargets(configFiles: readonly string[], workers: readonly number[] = [1], metrics: readonly boolean[] = [true]): TargetSpec[] {
+export function tetherTargets(configFiles: readonly string[], workers: readonly number[] = [1], metrics: readonly boolean[] = [true], stores: readonly ('memory' | 'redis')[] = ['memory']): TargetSpec[] {
   const files: (string | undefined)[] = configFiles.length === 0 ? [undefined] : [...configFiles];
   const names = new Set<string>();
-  return files.flatMap((file) => workers.flatMap((n) => metrics.map((on): TargetSpec => {
+  return files.flatMap((file) => workers.flatMap((n) => metrics.flatMap((on) => stores.map((store): TargetSpec => {
     const base = file === undefined ? 'tether' : `tether:${basename(file).replace(/\.(ya?ml|json)$/i, '')}`;
-    const wanted = `${base}${n > 1 ? `:${n}w` : ''}${on ? '' : ':nometrics'}`;
+    const wanted = `${base}${n > 1 ? `:${n}w` : ''}${on ? '' : ':nometrics'}${store === 'redis' ? ':redis' : ''}`;
     let name = wanted;
     for (let i = 2; names.has(name); i++) name = `${wanted}#${i}`;
     names.add(name);
-    return { kind: 'tether', name, ...(file !== undefined ? { configFile: file } : {}), ...(n > 1 ? { workers: n } : {}), ...(on ? {} : { metrics: false as const }) };
-  })));
+    return { kind: 'tether', name, ...(file !== undefined ? { configFile: file } : {}), ...(n > 1 ? { workers: n } : {}), ...(on ? {} : { metrics: false as const }), ...(store === 'redis' ? { store } : {}) };
+  }))));
+}
+
+/** The memory-store target each Redis-store target is compared with: the same name without `:redis`. */
+export function storePairs(targets: readonly TargetSpec[]): [redis: string, memory: string][] {
+  const names = new Set(targets.map((t) => t.name));
+  return targets.flatMap((t) => {
+    if (t.kind !== 'tether' || t.store !== 'redis') return [];
+    const memory = t.name.replace(/:redis(#\d+)?$/, '$1');
+    return names.has(memory) ? [[t.name, memory] as [string, string]] : [];
+  });
 }
 
 export function haproxyInstalled(): boolean {
@@ -68,13 +79,13 @@ export function haproxyVersion(): string | undefined {
  * Starts a target in its own process (none for direct) and waits, bounded, until it listens.
  * `tetherCommand` is how to run the tether CLI: [node, path/to/tether.js].
  */
-export async function startTarget(spec: TargetSpec, backends: Backends, registry: ChildRegistry, tetherCommand: readonly string[], logLevel = 'warn'): Promise<RunningTarget> {
+export async function startTarget(spec: TargetSpec, backends: Backends, registry: ChildRegistry, tetherCommand: readonly string[], logLevel = 'warn', redisUrl?: string): Promise<RunningTarget> {
   if (spec.kind === 'direct') return { spec, endpoints: backends.addresses, pid: undefined, stop: async () => {} };
   let lastError: unknown;
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     const port = await freePort();
     try {
-      if (spec.kind === 'tether') return await startTether(spec, port, backends, registry, tetherCommand, logLevel);
+      if (spec.kind === 'tether') return await startTether(spec, port, backends, registry, tetherCommand, logLevel, redisUrl);
       if (spec.kind === 'node') return await startNodeProxy(spec, port, backends, registry);
       return await startHaproxy(spec, port, backends, registry);
     } catch (err) {
@@ -85,7 +96,7 @@ export async function startTarget(spec: TargetSpec, backends: Backends, registry
   throw lastError;
 }
 
-async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: number, backends: Backends, registry: ChildRegistry, tetherCommand: readonly string[], logLevel: string): Promise<RunningTarget> {
+async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: number, backends: Backends, registry: ChildRegistry, tetherCommand: readonly string[], logLevel: string, redisUrl: string | undefined): Promise<RunningTarget> {
   const [command, ...prefix] = tetherCommand;
   if (!command) throw new Error('no tether command to start the balancer with');
   // The file gives strategies, plugins and timeouts; the benchmark gives the listener and the
@@ -101,6 +112,7 @@ async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: 
     '--listen', `127.0.0.1:${port}`,
     ...backends.addresses.flatMap((b) => ['--backend', `${b.name}=${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`]),
     '--log-level', logLevel,
+    ...(spec.store === 'redis' ? ['--redis', requireRedis(redisUrl, spec.name)] : []),
     ...(workers > 1 ? ['--workers', String(workers), '--admin', `127.0.0.1:${adminPort}`] : []),
   ];
   // Metrics off through the environment, so that a config file given with -c keeps its say on the rest.
@@ -111,6 +123,40 @@ async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: 
     throw new Error(`${spec.name} opened its admin API but does not listen on port ${port}:\n${child.tail()}`);
   }
   return { spec, endpoints: [{ host: '127.0.0.1', port }], pid: child.pid, stop: () => child.stop() };
+}
+
+function requireRedis(url: string | undefined, name: string): string {
+  if (!url) throw new Error(`${name} needs the run's Redis, which was not started`);
+  return url;
+}
+
+/**
+ * The Redis server of a run with Redis-store targets: Debian's redis-server on a free loopback
+ * port, persistence off, stopped by PID with the rest of the run.
+ */
+export async function startRedis(registry: ChildRegistry): Promise<{ url: string; pid: number }> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+    const port = await freePort();
+    const child = registry.spawn({ role: 'redis', command: 'redis-server', args: ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', ''] });
+    try {
+      await waitListening(child, port);
+      return { url: `redis://127.0.0.1:${port}/0`, pid: child.pid };
+    } catch (err) {
+      lastError = err;
+      if (!/Address already in use/i.test(String(err))) throw err;
+    }
+  }
+  throw lastError;
+}
+
+export function redisInstalled(): boolean {
+  try {
+    execFileSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The `node` baseline (node-proxy.ts): Node's own floor for a TCP balancer. */

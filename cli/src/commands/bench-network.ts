@@ -23,6 +23,7 @@ const FLAGS = {
   workers: { type: 'string' },
   metrics: { type: 'string' },
   'log-level': { type: 'string' },
+  redis: { type: 'boolean' },
   json: { type: 'boolean' },
   report: { type: 'string' },
 } as const;
@@ -117,6 +118,7 @@ function networkOptions(values: Record<string, unknown>): Omit<NetworkBenchOptio
     ...(workers ? { workers } : {}),
     ...(metrics ? { metrics } : {}),
     ...(logLevel ? { logLevel } : {}),
+    ...(values.redis === true ? { redis: true } : {}),
     ...(configs ? { configs } : {}),
     backend: backendSpec(values.backend as string[] | undefined, whole('backend-count', values['backend-count'])),
     ...(rounds !== undefined ? { rounds } : {}),

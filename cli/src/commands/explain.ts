@@ -27,6 +27,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
     const config = loadConfig(configSources(values));
     const { server, container } = await createTether({ config, registry: builtinRegistry(), log: createLogger('silent') });
     result = await server.explain(Buffer.from(hex, 'hex'));
+    await server.close();
     container.dispose();
   }
   process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : render(result));

@@ -31,7 +31,13 @@ export async function pluginsCommand(argv: string[]): Promise<void> {
   }
 }
 
+/** Every option of the plugin's convict schema; nested groups (a node without a default) as dotted names. */
 function describeOptions(plugin: TetherPlugin): { name: string; default: unknown; doc: string }[] {
-  const schema = (plugin.options ?? {}) as Record<string, { default?: unknown; doc?: string }>;
-  return Object.entries(schema).map(([name, s]) => ({ name, default: s.default, doc: s.doc ?? '' }));
+  const walk = (schema: Record<string, unknown>, prefix: string): { name: string; default: unknown; doc: string }[] =>
+    Object.entries(schema).flatMap(([name, node]) => {
+      const s = node as { default?: unknown; doc?: string };
+      if (typeof node === 'object' && node !== null && !('default' in s)) return walk(node as Record<string, unknown>, `${prefix}${name}.`);
+      return [{ name: `${prefix}${name}`, default: s.default, doc: s.doc ?? '' }];
+    });
+  return walk((plugin.options ?? {}) as Record<string, unknown>, '');
 }

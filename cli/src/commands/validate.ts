@@ -12,7 +12,9 @@ export async function validate(argv: string[]): Promise<void> {
   if (!args) return;
   const { values } = args;
   const config = loadConfig(configSources(values));
-  const { container } = await createTether({ config, registry: builtinRegistry(), log: createLogger('silent') });
+  const { container, server } = await createTether({ config, registry: builtinRegistry(), log: createLogger('silent') });
+  // Closing ends what the plugins opened (a Redis store's connections), so the command exits.
+  await server.close();
   container.dispose();
   const where = values.config ? String(values.config) : 'flags and environment';
   process.stdout.write(

@@ -18,6 +18,11 @@ export interface ConfigSources {
   readonly env?: NodeJS.ProcessEnv;
   /** Values from command-line flags, by dotted schema path; they win over file and environment. */
   readonly overrides?: Readonly<Record<string, unknown>>;
+  /**
+   * A last change to the validated configuration, for command-line flags that rewrite a chain
+   * entry's options whatever chain the file gives (`--redis` puts the stick table on Redis).
+   */
+  readonly adjust?: (config: TetherConfig) => TetherConfig;
 }
 
 /** Options whose value must be a list; convict would silently merge a mapping into the default. */
@@ -58,7 +63,8 @@ export function loadConfig(sources: ConfigSources = {}): TetherConfig {
   } catch (err) {
     throw new ConfigError(`invalid configuration${where}:\n  ${describe(err)}`, { cause: err });
   }
-  return normalize(raw, admin, baseDir);
+  const config = normalize(raw, admin, baseDir);
+  return sources.adjust ? Object.freeze(sources.adjust(config)) : config;
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

@@ -262,6 +262,19 @@ describe('loadConfig precedence: overrides > environment > file > defaults', () 
     const err = configError(() => loadConfig({ env: NO_ENV, overrides: { listen: 'nowhere' } }));
     expect(err.message).toMatch(/listen: "nowhere" is not host:port/);
   });
+  it('applies adjust last, to the validated configuration of every source, and freezes its result', () => {
+    const path = file('chain.yaml', 'select:\n  - { use: stick-table, options: { expire: 10m } }\n  - least-connections\n');
+    const config = loadConfig({
+      file: path,
+      env: NO_ENV,
+      adjust: (c) => ({ ...c, select: c.select.map((e) => (e.use === 'stick-table' ? { ...e, options: { ...e.options, store: { type: 'redis' } } } : e)) }),
+    });
+    expect(config.select).toEqual([
+      { use: 'stick-table', options: { expire: '10m', store: { type: 'redis' } }, when: 'always' },
+      { use: 'least-connections', options: {}, when: 'always' },
+    ]);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
 });
 
 describe('loadConfig normalization', () => {

@@ -1,5 +1,6 @@
 import type { Logger, PeerChannel } from '@tether/core';
 import type { StickTable } from './stick-table.ts';
+import { announceInterval, TOUCH_FLUSH_MS, TouchBatch } from './touch-batch.ts';
 
 /**
  * The stick table across the workers of one balancer (`workers` above 1), over the plugin's peer
@@ -20,11 +21,8 @@ import type { StickTable } from './stick-table.ts';
 const SNAPSHOT_CHUNK = 500;
 /** Keys per touch message. */
 const TOUCH_BATCH = 1_000;
-/**
- * How long touches are collected before they are sent: one IPC message per interval instead of
- * one per disconnect, for expiry clocks that agree to within this much.
- */
-export const TOUCH_FLUSH_MS = 1_000;
+
+export { announceInterval, TOUCH_FLUSH_MS };
 
 export interface PeerSyncOptions {
   readonly peers: PeerChannel;
@@ -41,15 +39,6 @@ export interface PeerSync {
   learned(key: string, backend: string, changed: boolean): void;
   /** A connection of this worker with `key` closed (onClosed). */
   closed(key: string, backend: string): void;
-}
-
-/**
- * How often the keys in use here are re-announced, so that the other workers, where those entries
- * are idle, do not let them expire while the connection lives: a third of `expire`, between 1 s
- * and 10 min.
- */
-export function announceInterval(expireMs: number): number {
-  return Math.min(Math.max(Math.floor(expireMs / 3), 1_000), 600_000);
 }
 
 export function syncAcrossWorkers(options: PeerSyncOptions): PeerSync {
@@ -79,33 +68,24 @@ export function syncAcrossWorkers(options: PeerSyncOptions): PeerSync {
     }
   });
 
-  // Touches wait here (one per key) until the next flush.
-  let touched = new Map<string, string>();
-  const flush = (): void => {
-    if (touched.size === 0) return;
-    const rows = [...touched];
-    touched = new Map();
-    for (let i = 0; i < rows.length; i += TOUCH_BATCH) peers.broadcast(['t', rows.slice(i, i + TOUCH_BATCH)]);
-  };
-  const flushTimer = setInterval(flush, TOUCH_FLUSH_MS);
-  flushTimer.unref();
-  // Keys in use here, re-announced well within `expire`.
-  const announce = (): void => {
-    for (const [key, backend] of table.busyEntries()) touched.set(key, backend);
-  };
-  const announceTimer = setInterval(announce, announceInterval(options.expireMs));
-  announceTimer.unref();
-  options.signal.addEventListener('abort', () => {
-    clearInterval(flushTimer);
-    clearInterval(announceTimer);
-  }, { once: true });
+  // Touches wait (one per key) and go out once a second; keys in use here are re-announced well
+  // within `expire`.
+  const touches = new TouchBatch({
+    flushMs: TOUCH_FLUSH_MS,
+    announceMs: announceInterval(options.expireMs),
+    busyEntries: () => table.busyEntries(),
+    flush: (rows) => {
+      for (let i = 0; i < rows.length; i += TOUCH_BATCH) peers.broadcast(['t', rows.slice(i, i + TOUCH_BATCH)]);
+    },
+    signal: options.signal,
+  });
   log.debug({ worker: peers.self }, 'stick table shared with the other workers');
 
   return {
     learned(key, backend, changed) {
       if (changed && mode === 'learn') peers.broadcast(['l', key, backend]);
-      else touched.set(key, backend);
+      else touches.touch(key, backend);
     },
-    closed: (key, backend) => void touched.set(key, backend),
+    closed: (key, backend) => touches.touch(key, backend),
   };
 }

@@ -48,7 +48,7 @@ describe('stick-table plugin metadata and options', () => {
   });
 
   it('has HAProxy-like defaults', () => {
-    expect(validateOptions(stickTable, {})).toEqual({ size: 100_000, expire: '30m', keyLength: 128, mode: 'learn' });
+    expect(validateOptions(stickTable, {})).toEqual({ size: 100_000, expire: '30m', keyLength: 128, mode: 'learn', store: expect.objectContaining({ type: 'memory' }) });
   });
 
   it.each([
