@@ -32,6 +32,8 @@ export type { ExplainResult } from './explain.ts';
 export { TetherServer } from './tether-server.ts';
 export type { ConfigSource } from './tether-server.ts';
 export { FileWatcher } from './reload/file-watcher.ts';
+export { planRebind } from './net/rebind.ts';
+export type { Bindable, Bound, RebindPlan } from './net/rebind.ts';
 export { diffConfig } from './reload/config-changes.ts';
 export type { FileWatcherOptions } from './reload/file-watcher.ts';
 export type { ReloadResult, StatusView, WorkerReload } from './reload/reload-result.ts';

@@ -12,6 +12,7 @@ import { MetricsServer } from './metrics/metrics-server.ts';
 import { TetherMetrics } from './metrics/tether-metrics.ts';
 import { formatHostPort, type HostPort } from './net/address.ts';
 import { ListenerSet } from './net/listener-set.ts';
+import { planRebind, type Bound, type RebindPlan } from './net/rebind.ts';
 import { ConnectionPipeline, type ListenerRuntime } from './pipeline/connection-pipeline.ts';
 import type { StrategyChain } from './pipeline/strategy-chain.ts';
 import { reloadKept, retire, type PluginInstance } from './plugins/plugin-instances.ts';
@@ -76,12 +77,10 @@ export class TetherServer {
   readonly #retiring = new Set<PluginInstance>();
   #generation: Generation;
   #health: HealthChecker;
-  #admin: AdminServer | undefined;
+  #admin: Bound<AdminServer> | undefined;
   /** The balancer's Prometheus metrics, for its whole life; undefined when `metrics.enabled` is false. */
   readonly #metrics: TetherMetrics | undefined;
-  #metricsServer: MetricsServer | undefined;
-  #metricsAddress: HostPort | undefined;
-  #adminAddress: HostPort | undefined;
+  #metricsServer: Bound<MetricsServer> | undefined;
   #subscription: Subscription | undefined;
   #reloads: Promise<unknown> = Promise.resolve();
   #lastFailure: StatusView['lastFailure'] = null;
@@ -138,12 +137,12 @@ export class TetherServer {
   }
 
   get adminAddress(): HostPort | undefined {
-    return this.#adminAddress;
+    return this.#admin?.address;
   }
 
   /** Where `metrics.listen` is bound, if configured. */
   get metricsAddress(): HostPort | undefined {
-    return this.#metricsAddress;
+    return this.#metricsServer?.address;
   }
 
   /**
@@ -174,8 +173,8 @@ export class TetherServer {
     return {
       listen: formatHostPort(this.address),
       listeners: Object.fromEntries([...this.addresses].map(([name, address]) => [name, formatHostPort(address)])),
-      admin: this.#adminAddress && `http://${formatHostPort(this.#adminAddress)}`,
-      ...(this.#metricsAddress ? { metrics: `http://${formatHostPort(this.#metricsAddress)}/metrics` } : {}),
+      admin: this.#admin && `http://${formatHostPort(this.#admin.address)}`,
+      ...(this.#metricsServer ? { metrics: `http://${formatHostPort(this.#metricsServer.address)}/metrics` } : {}),
       backends: this.#deps.pool.all().map((b) => `${b.id}=${formatHostPort(b)}`),
       key: extractors.map((e) => e.name),
       select: strategies.strategies.map((s) => s.name),
@@ -226,8 +225,8 @@ export class TetherServer {
     for (const socket of this.#clients) socket.destroy();
     await closed;
     this.#subscription?.unsubscribe();
-    await this.#admin?.close();
-    await this.#metricsServer?.close();
+    await this.#admin?.server.close();
+    await this.#metricsServer?.server.close();
     await retire([...this.#generation.instances, ...this.#retiring], this.#deps.log, this.#deps.loader.releasePeers);
     this.#retiring.clear();
     this.#deps.log.info('tether stopped');
@@ -336,31 +335,19 @@ export class TetherServer {
   }
 
   /** Binds the admin API for `config` when its address is new (commit closes the one it replaces); a new token or host list applies in place. */
-  async #prepareAdmin(config: TetherConfig): Promise<{ commit(): string[]; rollback(): Promise<void> }> {
-    const before = this.#generation.config.admin?.listen;
-    const wanted = config.admin?.listen;
-    const same = this.#admin && wanted && before && before.host === wanted.host && before.port === wanted.port;
-    if (same || (!config.admin && !this.#admin)) {
-      if (same && config.admin) this.#admin!.setAccess(config.admin.token, config.admin.hosts);
-      return { commit: () => [], rollback: async () => {} };
-    }
-    let next: AdminServer | undefined;
-    let address: HostPort | undefined;
-    if (config.admin) {
-      next = new AdminServer({ log: this.#deps.log, source: this.adminSource(), token: config.admin.token, hosts: config.admin.hosts });
-      address = await next.start(config.admin.listen);
-    }
+  async #prepareAdmin(config: TetherConfig): Promise<RebindPlan> {
+    const { log } = this.#deps;
+    const make = (): AdminServer => new AdminServer({ log, source: this.adminSource(), token: config.admin?.token, hosts: config.admin?.hosts ?? [] });
+    const plan = await planRebind('admin API', this.#admin, this.#generation.config.admin?.listen, config.admin?.listen, make, (next) => (this.#admin = next));
     return {
       commit: () => {
-        const old = this.#admin;
-        const oldAddress = this.#adminAddress;
-        this.#admin = next;
-        this.#adminAddress = address;
-        if (!old) return address ? [`admin API opened on ${formatHostPort(address)}`] : [];
-        void old.close();
-        return [address ? `admin API moved ${formatHostPort(oldAddress!)} → ${formatHostPort(address)}` : `admin API on ${formatHostPort(oldAddress!)} closed`];
+        // A server kept at its address takes the new token and host names; a new one has them.
+        const kept = this.#admin;
+        const changes = plan.commit();
+        if (kept && kept === this.#admin && config.admin) kept.server.setAccess(config.admin.token, config.admin.hosts);
+        return changes;
       },
-      rollback: async () => next?.close(),
+      rollback: plan.rollback,
     };
   }
 
@@ -373,25 +360,11 @@ export class TetherServer {
   }
 
   /** Binds the metrics listener where `config` says, when that changed; commit closes the one it replaces. */
-  async #prepareMetrics(config: TetherConfig): Promise<{ commit(): string[]; rollback(): Promise<void> }> {
+  #prepareMetrics(config: TetherConfig): Promise<RebindPlan> {
     const metrics = this.#metrics;
     const wanted = metrics ? config.metrics.listen : undefined;
-    const current = this.#metricsAddress && this.#generation.config.metrics.listen;
-    if ((wanted === undefined && !this.#metricsServer) || (current && wanted && current.host === wanted.host && current.port === wanted.port)) {
-      return { commit: () => [], rollback: async () => {} };
-    }
-    const next = wanted && metrics ? new MetricsServer(() => metrics.exposition(), this.#deps.log) : undefined;
-    const address = next && wanted ? await next.start(wanted) : undefined;
-    return {
-      commit: () => {
-        const [old, oldAddress] = [this.#metricsServer, this.#metricsAddress];
-        [this.#metricsServer, this.#metricsAddress] = [next, address];
-        void old?.close();
-        if (!oldAddress) return address ? [`metrics listener opened on ${formatHostPort(address)}`] : [];
-        return [address ? `metrics listener moved ${formatHostPort(oldAddress)} → ${formatHostPort(address)}` : `metrics listener on ${formatHostPort(oldAddress)} closed`];
-      },
-      rollback: async () => next?.close(),
-    };
+    const make = (): MetricsServer => new MetricsServer(() => metrics!.exposition(), this.#deps.log);
+    return planRebind('metrics listener', this.#metricsServer, this.#generation.config.metrics.listen, wanted, make, (next) => (this.#metricsServer = next));
   }
 
   /** What the admin API shows and changes for this balancer (served by its own admin listener, or, in a worker, through the primary). */

@@ -1,6 +1,7 @@
 import {
-  AdminServer, diffConfig, formatHostPort, loadConfig, MetricsServer, Supervisor, WORKER_BACKENDS_ENV,
-  type ConfigSources, type HostPort, type Logger, type ReloadResult, type StatusView, type TetherConfig,
+  AdminServer, diffConfig, formatHostPort, loadConfig, MetricsServer, planRebind, Supervisor, WORKER_BACKENDS_ENV,
+  type Bound, type RebindPlan,
+  type ConfigSources, type Logger, type ReloadResult, type StatusView, type TetherConfig,
 } from '@tether/core';
 import { resolve } from 'node:path';
 import type { EmbeddedBroker } from '@tether/embedded-broker';
@@ -25,12 +26,11 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
   const env: Record<string, string> = brokers.length > 0 ? { [WORKER_BACKENDS_ENV]: JSON.stringify(config.backends) } : {};
   const supervisor = new Supervisor({ workers: config.workers, scheduling: config.cluster.scheduling, log, env });
   const state = new PrimaryState(config);
-  let admin: AdminServer | undefined;
-  let adminAddress: HostPort | undefined;
+  let admin: Bound<AdminServer> | undefined;
   let metrics: MetricsServer | undefined;
   let stopping = false;
   const shutdown = async (): Promise<void> => {
-    await admin?.close();
+    await admin?.server.close();
     await metrics?.close();
     await supervisor.stop();
     await Promise.all(brokers.map((b) => b.close()));
@@ -64,24 +64,18 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
     });
   });
 
-  /** Binds the admin API where `next` says, if that changed (commit closes the old one); token and host names apply in place. */
-  const prepareAdmin = async (next: TetherConfig): Promise<{ commit(): string[]; rollback(): Promise<void> }> => {
-    const same = (a?: HostPort, b?: HostPort): boolean => a?.host === b?.host && a?.port === b?.port;
-    if (same(state.config.admin?.listen, next.admin?.listen) && (admin !== undefined) === (next.admin !== undefined)) {
-      if (admin && next.admin) admin.setAccess(next.admin.token, next.admin.hosts);
-      return { commit: () => [], rollback: async () => {} };
-    }
-    const fresh = next.admin ? new AdminServer({ log, source: supervisor.admin, token: next.admin.token, hosts: next.admin.hosts }) : undefined;
-    const bound = fresh && next.admin ? await fresh.start(next.admin.listen) : undefined;
+  /** Binds the admin API where `next` says, if that changed (commit closes the old one); a kept one takes the new token and host names. */
+  const prepareAdmin = async (next: TetherConfig): Promise<RebindPlan> => {
+    const make = (): AdminServer => new AdminServer({ log, source: supervisor.admin, token: next.admin?.token, hosts: next.admin?.hosts ?? [] });
+    const plan = await planRebind('admin API', admin, state.config.admin?.listen, next.admin?.listen, make, (bound) => (admin = bound));
     return {
       commit: () => {
-        const [old, oldAddress] = [admin, adminAddress];
-        [admin, adminAddress] = [fresh, bound];
-        void old?.close();
-        if (!oldAddress) return bound ? [`admin API opened on ${formatHostPort(bound)}`] : [];
-        return [bound ? `admin API moved ${formatHostPort(oldAddress)} → ${formatHostPort(bound)}` : `admin API on ${formatHostPort(oldAddress)} closed`];
+        const kept = admin;
+        const changes = plan.commit();
+        if (kept && kept === admin && next.admin) kept.server.setAccess(next.admin.token, next.admin.hosts);
+        return changes;
       },
-      rollback: async () => fresh?.close(),
+      rollback: plan.rollback,
     };
   };
 
@@ -133,9 +127,9 @@ export async function startPrimary(config: TetherConfig, log: Logger, brokers: E
   try {
     readiness = await supervisor.start();
     if (config.admin) {
-      admin = new AdminServer({ log, source: supervisor.admin, token: config.admin.token, hosts: config.admin.hosts });
-      adminAddress = await admin.start(config.admin.listen);
-      readiness = { ...readiness, admin: `http://${formatHostPort(adminAddress)}` };
+      const server = new AdminServer({ log, source: supervisor.admin, token: config.admin.token, hosts: config.admin.hosts });
+      admin = { server, address: await server.start(config.admin.listen) };
+      readiness = { ...readiness, admin: `http://${formatHostPort(admin.address)}` };
     }
     if (config.metrics.listen) {
       // One scrape of the primary gives the sum over the workers (cluster-metrics.ts).

@@ -18,9 +18,9 @@ export async function tableShow(argv: string[]): Promise<void> {
   if (!args) return;
   const { values } = args;
   expectPositionals('table show', args.positionals, []);
-  if (values.limit !== undefined && !/^\d+$/.test(String(values.limit))) throw new UsageError('--limit must be a whole number', usage);
-  if (values.all && values.cursor !== undefined) throw new UsageError('--all reads every page from the first: drop --cursor', usage);
-  if (values.key !== undefined && (values.all || values.cursor !== undefined)) throw new UsageError('--key shows one entry: drop --all and --cursor', usage);
+  if (values.limit !== undefined && !/^\d+$/.test(String(values.limit))) throw new UsageError('--limit must be a whole number');
+  if (values.all && values.cursor !== undefined) throw new UsageError('--all reads every page from the first: drop --cursor');
+  if (values.key !== undefined && (values.all || values.cursor !== undefined)) throw new UsageError('--key shows one entry: drop --all and --cursor');
   const admin = AdminClient.from(values);
   const page = (cursor: string | undefined): Promise<{ tables: TableView[] }> => {
     const params = new URLSearchParams();
