@@ -6,6 +6,8 @@ interface Entry {
   use: number;
   hits: number;
   lastSeen: number;
+  /** When a shared copy (Redis) last had this entry's expiry refreshed; 0: never, or no shared copy. */
+  syncedAt: number;
 }
 
 export interface StickTableOptions {
@@ -99,7 +101,7 @@ export class StickTable {
       entry = this.#liveIdle(key);
       if (entry) this.#idle.delete(key);
       else if (this.size >= this.#options.size && !this.#evictOne()) return false;
-      entry ??= { backend: backend.id, use: 0, hits: 0, lastSeen: 0 };
+      entry ??= { backend: backend.id, use: 0, hits: 0, lastSeen: 0, syncedAt: 0 };
       this.#busy.set(key, entry);
     }
     entry.backend = backend.id;
@@ -140,7 +142,7 @@ export class StickTable {
     } else {
       if (!options.create) return false;
       if (this.size >= this.#options.size && !this.#evictOne()) return false;
-      entry = { backend: backendId, use: 0, hits: 0, lastSeen };
+      entry = { backend: backendId, use: 0, hits: 0, lastSeen, syncedAt: 0 };
     }
     // Re-inserted at the end: the idle Map stays in least-recently-seen order.
     this.#idle.set(key, entry);
@@ -163,6 +165,12 @@ export class StickTable {
   /** Keys with a live connection in this process, with their backend (a copy). */
   busyEntries(): [string, string][] {
     return [...this.#busy].map(([key, e]) => [key, e.backend]);
+  }
+
+  /** A shared copy's expiry of `key` was refreshed at `at` (see the Redis store's touches). */
+  markSynced(key: string, at: number): void {
+    const entry = this.#busy.get(key) ?? this.#idle.get(key);
+    if (entry) entry.syncedAt = at;
   }
 
   get(key: string): Readonly<Entry> | undefined {

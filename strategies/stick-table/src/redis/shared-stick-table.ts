@@ -23,8 +23,11 @@ import { backgroundTimeout, RedisStore, type Answer, type PageRow } from './redi
  *   available here, the key is moved to the proposal with a compare-and-set, so two instances
  *   redispatching at once still agree.
  * - The cache learns in `onSpliced` (after the backend accepted), as the memory store does.
- * - Redis's TTL is the table's `expire`: touched on connect and disconnect in batches once a
- *   second, and every third of `expire` for keys in use.
+ * - Redis's TTL is the table's `expire` plus a slack (a tenth of it, 1 s to 10 min): a connect or
+ *   disconnect refreshes it, in batches once a second, unless it was refreshed less than the
+ *   slack ago; keys in use are refreshed every third of `expire`. So an entry lives in Redis from
+ *   `expire` to `expire` + slack after its last connect or disconnect, never less, and a key that
+ *   reconnects often costs one command per slack instead of one per second.
  * - Moves and operator edits are published on `<prefix>invalidations`; every cache applies them.
  * - Redis away or slow: a connection waits at most `store.timeout`, then goes on with the chain's
  *   choice; what it learns is written back (first writer wins) when Redis answers again.
@@ -51,6 +54,14 @@ const UNSYNCED = -2; // Redis did not answer: write it back with the next touch
 const claimedAt = (sync: unknown): number => (typeof sync === 'number' && sync > 0 ? sync : 0);
 const REMEMBERED = Object.freeze({ remembered: true });
 
+/**
+ * How much longer than `expire` Redis keeps a key, so that a touch less than this after the last
+ * refresh can be skipped without the key expiring early: a tenth of `expire`, 1 s to 10 min.
+ */
+export function refreshSlack(expireMs: number): number {
+  return Math.min(Math.max(Math.floor(expireMs / 10), 1_000), 600_000);
+}
+
 /** How long `create` waits for the first connection to Redis before starting without it. */
 const FIRST_CONNECT_WAIT_MS = 2_000;
 /** At shutdown, the last touches get this long. */
@@ -76,6 +87,7 @@ class SharedStickTable {
   readonly #clients: RedisClients;
   readonly #store: RedisStore;
   readonly #touches: TouchBatch;
+  readonly #slackMs: number;
   readonly #throttle: LogThrottle;
   readonly #sync: string;
   readonly #sweeper: NodeJS.Timeout;
@@ -93,13 +105,14 @@ class SharedStickTable {
     this.#ctx = ctx;
     this.#options = options;
     this.#sync = `stick-table:redis:${++instances}`;
+    this.#slackMs = refreshSlack(options.expireMs);
     this.#table = new StickTable({ size: options.size, expireMs: options.expireMs, keyLength: options.keyLength, now: ctx.now });
     this.#sweeper = setInterval(() => this.#table.sweep(), Math.min(Math.max(options.expireMs / 10, 1000), 60_000));
     this.#sweeper.unref();
     this.#throttle = new LogThrottle(ctx.log, 10_000, ctx.now);
     this.#clients = createClients(options.store, backgroundTimeout(options.store.timeoutMs));
     this.#store = new RedisStore(this.#clients, options.store, {
-      expireMs: options.expireMs, log: ctx.log, stats: ctx.stats, now: ctx.now, ...(options.claimWith ? { claimWith: options.claimWith } : {}),
+      expireMs: options.expireMs + this.#slackMs, log: ctx.log, stats: ctx.stats, now: ctx.now, ...(options.claimWith ? { claimWith: options.claimWith } : {}),
     });
     this.#touches = new TouchBatch({
       flushMs: TOUCH_FLUSH_MS,
@@ -236,19 +249,28 @@ class SharedStickTable {
     }
     conn.attributes.set(this.#options.storedAttribute, true);
     // A claim just set the key with a full TTL; anything else refreshes it (or writes it back).
-    if (!claimedAt(sync)) this.#touches.touch(key, backend.id);
+    const claimed = claimedAt(sync);
+    if (claimed) this.#table.markSynced(key, claimed);
+    else if (sync === UNSYNCED) this.#touches.touch(key, backend.id);
+    else this.#touch(key, backend.id);
+  }
+
+  /** Refreshes the key's TTL with the next batch, unless it was refreshed less than the slack ago. */
+  #touch(key: string, backend: string): void {
+    const entry = this.#table.get(key);
+    if (!entry) return;
+    if (entry.syncedAt > 0 && this.#ctx.now() - entry.syncedAt < this.#slackMs) return;
+    this.#touches.touch(key, backend);
   }
 
   #closed(conn: ConnInfo, backend: Backend): void {
     if (!conn.key || !conn.attributes.get(this.#options.storedAttribute)) return;
     const key = this.#table.normalize(conn.key);
     this.#table.release(key);
-    // A connection that ends within a touch interval of its claim: the claim's TTL is as good as a
-    // touch would be (touches are that late anyway), so a connect storm costs one command per key.
-    const claimed = claimedAt(conn.attributes.get(this.#sync));
-    if (claimed && this.#ctx.now() - claimed < TOUCH_FLUSH_MS) return;
-    // An entry deleted meanwhile (operator) must not be recreated by this touch.
-    if (this.#table.get(key)) this.#touches.touch(key, backend.id);
+    // A connection that ends within the slack of its claim or of the last refresh costs nothing:
+    // Redis keeps the key at least `expire` from now anyway. (An entry deleted meanwhile, by an
+    // operator, is not recreated: #touch needs the entry.)
+    this.#touch(key, backend.id);
   }
 
   /** One batch of touches: refreshed in Redis, or written back; a different backend there wins. */
@@ -259,8 +281,10 @@ class SharedStickTable {
     }
     const owners = await this.#store.touch(rows);
     const failed: TouchRow[] = [];
+    const now = this.#ctx.now();
     owners.forEach((owner, i) => {
       const [key, backend] = rows[i]!;
+      if (owner !== undefined) this.#table.markSynced(key, now);
       if (owner === undefined) failed.push(rows[i]!);
       else if (owner === null) this.#ctx.stats.inc('store_writebacks');
       else if (owner !== backend) this.#conflict(key, owner);

@@ -27,12 +27,12 @@ export function conn(key: string, options: { dryRun?: boolean } = {}): ConnInfo 
   return testConn({ id: nextConn++, key, keySource: 'client-id', connect: { clientId: key, clean: false }, ...(options.dryRun ? { dryRun: true } : {}) });
 }
 
-export async function openTable(store: Record<string, unknown>, options: Record<string, unknown> = {}, testing: { claimWith?: 'auto' | 'script' } = {}): Promise<TestTable> {
+export async function openTable(store: Record<string, unknown>, options: Record<string, unknown> = {}, testing: { claimWith?: 'auto' | 'script'; now?: () => number } = {}): Promise<TestTable> {
   const stats = new Stats();
   const logs: Record<string, unknown>[] = [];
   const log = createLogger('debug', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) } as pino.DestinationStream);
   const lifetime = new AbortController();
-  const ctx = { log, stats: stats.scope('stick_table'), now: Date.now, signal: lifetime.signal, backends: [] };
+  const ctx = { log, stats: stats.scope('stick_table'), now: testing.now ?? Date.now, signal: lifetime.signal, backends: [] };
   const validated = validateOptions(stickTable, { ...options, store }) as { size: number; expire: string; keyLength: number; mode: 'learn' | 'match-only'; store: unknown };
   let strategy: Strategy;
   if (testing.claimWith) {

@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 /** A table with its own key prefix, so tests share the server without sharing keys. */
-async function table(extra: Record<string, unknown> = {}, options: Record<string, unknown> = {}, testing: { claimWith?: 'auto' | 'script' } = {}): Promise<TestTable & { prefix: string }> {
+async function table(extra: Record<string, unknown> = {}, options: Record<string, unknown> = {}, testing: { claimWith?: 'auto' | 'script'; now?: () => number } = {}): Promise<TestTable & { prefix: string }> {
   const prefix = (extra.prefix as string | undefined) ?? `t${++prefixes}:`;
   const t = await openTable({ type: 'redis', url: redis.url, timeout: '200ms', ...extra, prefix }, { expire: '10m', ...options }, testing);
   open.push(t);
@@ -42,8 +42,9 @@ describe.skipIf(missing !== '')(`stick table on Redis${missing}`, () => {
     expect(r).toEqual({ backend: B, by: 'chain', remembered: false });
     expect(await redis.cli('GET', `${t.prefix}client-1`)).toBe('b');
     const ttl = Number(await redis.cli('PTTL', `${t.prefix}client-1`));
-    expect(ttl).toBeGreaterThan(590_000);
-    expect(ttl).toBeLessThanOrEqual(600_000);
+    // expire (10 min) plus the refresh slack (a tenth): see refreshSlack.
+    expect(ttl).toBeGreaterThan(650_000);
+    expect(ttl).toBeLessThanOrEqual(660_000);
     // Warm: answered from the cache, no Redis round trip needed.
     expect(await route(t.strategy, conn('client-1'), [A, B], A)).toEqual({ backend: B, by: 'cache', remembered: true });
     expect({ claims: t.count('store_claims'), hits: t.count('hits'), misses: t.count('misses') }).toEqual({ claims: 1, hits: 1, misses: 1 });
@@ -101,25 +102,38 @@ describe.skipIf(missing !== '')(`stick table on Redis${missing}`, () => {
     expect((await route(t.strategy, conn('m1'), [A, B], A)).by).toBe('cache');
   });
 
-  it('disconnects and busy keys refresh the TTL in Redis, in batches', async () => {
-    const t = await table({}, { expire: '60s' });
+  it('disconnects refresh the TTL in Redis, in batches, at most once per slack (a tenth of expire)', async () => {
+    let skew = 0;
+    const t = await table({}, { expire: '60s' }, { now: () => Date.now() + skew });
+    await route(t.strategy, conn('quiet'), [A, B], A);
     await route(t.strategy, conn('ttl'), [A, B], A);
-    // A reconnect (answered from the cache), then its disconnect. (A connection that ends within a
-    // second of its own claim is not touched again: the claim's TTL is as fresh.)
+    const getex = async (): Promise<number> => Number(/cmdstat_getex:calls=(\d+)/.exec(await redis.cli('INFO', 'commandstats'))?.[1] ?? 0);
+    const before = await getex();
+    // A reconnect (answered from the cache) and its disconnect within the slack of the claim:
+    // no command (Redis keeps the key at least `expire` from now anyway).
+    const quiet = conn('quiet');
+    expect((await route(t.strategy, quiet, [A, B], A)).by).toBe('cache');
+    t.strategy.onClosed?.(quiet, A);
+    // Past the slack (6 s of a 60 s expire), a disconnect refreshes the key.
     const c = conn('ttl');
     expect((await route(t.strategy, c, [A, B], A)).by).toBe('cache');
     await redis.cli('PEXPIRE', `${t.prefix}ttl`, '5000');
+    skew = 7_000;
     t.strategy.onClosed?.(c, A);
-    // Flushed within about a second: the TTL is the table's expire again.
+    // Flushed within about a second: the TTL is the table's expire (plus the slack) again.
     await waitFor(async () => Number(await redis.cli('PTTL', `${t.prefix}ttl`)) > 50_000, { what: 'the TTL to be refreshed by the disconnect' });
+    expect(await getex()).toBe(before + 1);
   });
 
   it('a key this cache has but Redis lost (expired, flushed) is written back by the next touch; a different backend there wins', async () => {
-    const t = await table();
+    let skew = 0;
+    const t = await table({}, {}, { now: () => Date.now() + skew });
     await route(t.strategy, conn('lost'), [A, B], A);
     const c1 = conn('lost');
     await route(t.strategy, c1, [A, B], A);
     await redis.cli('DEL', `${t.prefix}lost`);
+    // The next touch comes once the claim is older than the slack (a minute of the 10 min expire).
+    skew += 61_000;
     t.strategy.onClosed?.(c1, A);
     await waitFor(async () => (await redis.cli('GET', `${t.prefix}lost`)) === 'a', { what: 'the write-back' });
     expect(t.count('store_writebacks')).toBeGreaterThanOrEqual(1);
@@ -128,6 +142,7 @@ describe.skipIf(missing !== '')(`stick table on Redis${missing}`, () => {
     const c2 = conn('other');
     await route(t.strategy, c2, [A, B], A);
     await redis.cli('SET', `${t.prefix}other`, 'b');
+    skew += 61_000;
     t.strategy.onClosed?.(c2, A);
     await waitFor(() => t.count('store_conflicts') >= 1, { what: 'the conflict to be seen' });
     expect(await redis.cli('GET', `${t.prefix}other`)).toBe('b');
