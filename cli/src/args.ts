@@ -22,6 +22,8 @@ export const CONFIG_FLAGS = {
   'log-level': { type: 'string' },
   workers: { type: 'string' },
   'tls-listen': { type: 'string' },
+  'ws-listen': { type: 'string' },
+  'wss-listen': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'tls-ca': { type: 'string' },
@@ -119,7 +121,7 @@ export function configSources(values: FlagValues): ConfigSources {
     'sniff.maxBytes': int('sniff-max-bytes', values['sniff-max-bytes']),
     'log.level': values['log-level'],
     workers: values.workers,
-    listeners: tlsListeners(values),
+    listeners: quickListeners(values),
   };
   const redis = values.redis;
   return {
@@ -132,30 +134,48 @@ export function configSources(values: FlagValues): ConfigSources {
 const TLS_FLAGS = ['tls-cert', 'tls-key', 'tls-ca', 'tls-verify'] as const;
 
 /**
+ * The listeners of the quick-start flags, beside the plain --listen one: --tls-listen (mqtts),
+ * --ws-listen (MQTT over WebSocket on /mqtt, named "ws") and --wss-listen (the same over TLS,
+ * named "wss", with the --tls-* certificate). Like --backend for backends, they replace the
+ * file's `listeners`.
+ */
+function quickListeners(values: FlagValues): unknown[] | undefined {
+  const ws = typeof values['ws-listen'] === 'string' ? values['ws-listen'] : undefined;
+  const wss = typeof values['wss-listen'] === 'string' ? values['wss-listen'] : undefined;
+  const tls = tlsOptions(values, wss !== undefined);
+  const listeners = [
+    ...(tls && values['tls-listen'] !== undefined ? [{ name: 'tls', address: values['tls-listen'], transports: [{ use: 'tls', options: tls }] }] : []),
+    ...(ws !== undefined ? [{ name: 'ws', address: ws, websocket: true }] : []),
+    ...(tls && wss !== undefined ? [{ name: 'wss', address: wss, transports: [{ use: 'tls', options: tls }], websocket: true }] : []),
+  ];
+  return listeners.length > 0 ? listeners : undefined;
+}
+
+/**
  * The TLS quick start: --tls-listen with --tls-cert and --tls-key (plus --tls-ca for client
  * certificates) is one listener named "tls" running the tls transport, next to the plain
  * --listen one. Like --backend for backends, it replaces the file's `listeners`. Paths are made
  * absolute here, from the directory tether is started in.
  */
-function tlsListeners(values: FlagValues): unknown[] | undefined {
+function tlsOptions(values: FlagValues, wss: boolean): Record<string, string> | undefined {
   const str = (flag: string): string | undefined => (typeof values[flag] === 'string' ? (values[flag] as string) : undefined);
   const listen = str('tls-listen');
-  if (listen === undefined) {
+  if (listen === undefined && !wss) {
     const stray = TLS_FLAGS.find((flag) => values[flag] !== undefined);
-    if (stray) throw new UsageError(`--${stray} needs --tls-listen HOST:PORT`);
+    if (stray) throw new UsageError(`--${stray} needs --tls-listen HOST:PORT or --wss-listen HOST:PORT`);
     return undefined;
   }
   const cert = str('tls-cert');
   const key = str('tls-key');
-  if (!cert || !key) throw new UsageError('--tls-listen needs --tls-cert FILE and --tls-key FILE');
+  const flag = listen === undefined ? '--wss-listen' : '--tls-listen';
+  if (!cert || !key) throw new UsageError(`${flag} needs --tls-cert FILE and --tls-key FILE`);
   const ca = str('tls-ca');
   // A CA bundle is only for checking client certificates, so giving one asks for them.
   const verify = str('tls-verify') ?? (ca ? 'required' : 'none');
   if (!['none', 'optional', 'required'].includes(verify)) throw new UsageError(`--tls-verify must be one of none, optional, required; got "${verify}"`);
   if (verify !== 'none' && !ca) throw new UsageError(`--tls-verify ${verify} needs --tls-ca FILE, the CA that client certificates must chain to`);
   if (verify === 'none' && ca) throw new UsageError('--tls-ca with --tls-verify none: client certificates would never be asked for; drop one of them');
-  const options = { cert: resolve(cert), key: resolve(key), ...(ca ? { ca: resolve(ca), verify } : {}) };
-  return [{ name: 'tls', address: listen, transports: [{ use: 'tls', options }] }];
+  return { cert: resolve(cert), key: resolve(key), ...(ca ? { ca: resolve(ca), verify } : {}) };
 }
 
 const STICK_TABLE = new Set(['stick-table', '@tether/strategy-stick-table']);

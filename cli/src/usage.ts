@@ -36,6 +36,8 @@ const CONFIG_OPTIONS = `Configuration options (they override the file and TETHER
   --tls-key FILE             its private key (PEM)
   --tls-ca FILE              CA bundle for client certificates (mutual TLS)
   --tls-verify none|optional|required  client certificates (default: required with --tls-ca, else none)
+  --ws-listen HOST:PORT      MQTT over WebSocket (ws://HOST:PORT/mqtt), listener "ws"; replaces listeners
+  --wss-listen HOST:PORT     the same over TLS (wss://), listener "wss", with --tls-cert/--tls-key
   -h, --help                 this text
 
 The admin token (admin.token, admin.tokenFile) is set in the file or with TETHER_ADMIN_TOKEN /

@@ -69,6 +69,19 @@ export class NoBackendError extends ConnectionError {
   }
 }
 
+/**
+ * A WebSocket opening Tether refuses (a plain HTTP request, a wrong path or subprotocol, a frame
+ * that breaks RFC 6455 or MQTT's WebSocket rules). `reply` is what the client is told before the
+ * close: an HTTP error response before the upgrade, a Close frame after it.
+ */
+export class WebSocketRejectError extends ConnectionError {
+  readonly reply: Buffer | undefined;
+  constructor(reason: string, message: string, reply: Buffer | undefined) {
+    super('TETHER_ERR_WEBSOCKET', reason, message);
+    this.reply = reply;
+  }
+}
+
 export class ListenError extends TetherError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('TETHER_ERR_LISTEN', message, options);

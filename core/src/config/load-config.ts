@@ -9,6 +9,7 @@ import type { BackendDefinition, HealthCheckType } from '../backend/backend-pool
 import { toAdminConfig, type AdminConfig } from './admin-config.ts';
 import { parseDuration } from './duration.ts';
 import { configSchema, registerFormats, type RawConfig } from './schema.ts';
+import { WEBSOCKET_DEFAULTS, type WebSocketListenerOptions } from '../websocket/websocket-handshake.ts';
 import type { ChainCondition, ChainEntry, ListenerConfig, TetherConfig } from './types.ts';
 
 export interface ConfigSources {
@@ -128,8 +129,11 @@ function normalize(raw: RawConfig, admin: AdminConfig | undefined, baseDir: stri
 }
 
 function toListener(entry: unknown): ListenerConfig {
-  const { name, address, transports } = entry as { name?: string; address: string; transports?: unknown[] };
-  return { name: name ?? address, address: parseHostPort(address), transports: (transports ?? []).map(toChainEntry) };
+  const { name, address, transports, websocket } = entry as { name?: string; address: string; transports?: unknown[]; websocket?: boolean | Partial<WebSocketListenerOptions> };
+  const listener = { name: name ?? address, address: parseHostPort(address), transports: (transports ?? []).map(toChainEntry) };
+  if (websocket === undefined || websocket === false) return listener;
+  const ws = websocket === true ? {} : websocket;
+  return { ...listener, websocket: Object.freeze({ ...WEBSOCKET_DEFAULTS, ...ws }) };
 }
 
 function toChainEntry(entry: unknown): ChainEntry {

@@ -102,14 +102,26 @@ const chain = (val: unknown): void => {
   });
 };
 
-/** A listener is `{ name?, address, transports? }`; transports is a chain like `select`. */
+/** `websocket: true` or `{ path, protocols, maxHeaderBytes }`: the listener speaks MQTT over WebSocket. */
+const websocketOptions = (val: unknown, at: string): void => {
+  if (val === true) return;
+  assert(val !== null && typeof val === 'object' && !Array.isArray(val), `${at}.websocket must be true or a { path, protocols, maxHeaderBytes } object`);
+  const { path, protocols, maxHeaderBytes, ...rest } = val as Record<string, unknown>;
+  assert(Object.keys(rest).length === 0, `${at}.websocket has unknown keys: ${Object.keys(rest).join(', ')} (allowed: path, protocols, maxHeaderBytes)`);
+  assert(path === undefined || (typeof path === 'string' && path.startsWith('/') && !/\s/.test(path)), `${at}.websocket.path must start with "/" and hold no spaces`);
+  assert(protocols === undefined || (Array.isArray(protocols) && protocols.length > 0 && protocols.every((p) => typeof p === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(p))), `${at}.websocket.protocols must be a non-empty list of subprotocol names`);
+  assert(maxHeaderBytes === undefined || (Number.isInteger(maxHeaderBytes) && (maxHeaderBytes as number) >= 512 && (maxHeaderBytes as number) <= 65536), `${at}.websocket.maxHeaderBytes must be a whole number from 512 to 65536`);
+};
+
+/** A listener is `{ name?, address, transports?, websocket? }`; transports is a chain like `select`. */
 const listeners = (val: unknown): void => {
   assert(Array.isArray(val), 'must be a list of { name, address, transports } objects');
   const names = new Set<string>();
   val.forEach((entry, i) => {
     assert(entry && typeof entry === 'object' && !Array.isArray(entry), `[${i}] must be a { name, address, transports } object`);
-    const { name, address, transports, ...rest } = entry as Record<string, unknown>;
-    assert(Object.keys(rest).length === 0, `[${i}] has unknown keys: ${Object.keys(rest).join(', ')} (allowed: name, address, transports)`);
+    const { name, address, transports, websocket, ...rest } = entry as Record<string, unknown>;
+    assert(Object.keys(rest).length === 0, `[${i}] has unknown keys: ${Object.keys(rest).join(', ')} (allowed: name, address, transports, websocket)`);
+    if (websocket !== undefined && websocket !== false) websocketOptions(websocket, `[${i}]`);
     assert(typeof address === 'string', `[${i}].address must be a "host:port" string`);
     try {
       parseHostPort(address);
@@ -199,7 +211,7 @@ export const configSchema: Schema<RawConfig> = {
     env: 'TETHER_LISTEN',
   },
   listeners: {
-    doc: 'More listeners, each { name, address, transports }: transports is a chain run on every accepted connection before its CONNECT is read (proxy-in, tls).',
+    doc: 'More listeners, each { name, address, transports, websocket }: transports is a chain run on every accepted connection before its CONNECT is read (proxy-in, tls); websocket (true or { path: "/mqtt", protocols: ["mqtt", "mqttv3.1"], maxHeaderBytes: 8192 }) makes it a WebSocket listener (MQTT over ws://, or wss:// after a tls transport).',
     format: 'listener-list',
     default: [],
     env: 'TETHER_LISTENERS',

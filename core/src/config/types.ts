@@ -1,6 +1,7 @@
 import type { BackendDefinition } from '../backend/backend-pool.ts';
 import type { HealthCheckSettings } from '../backend/health-checker.ts';
 import type { HostPort } from '../net/address.ts';
+import type { WebSocketListenerOptions } from '../websocket/websocket-handshake.ts';
 import type { AdminConfig } from './admin-config.ts';
 
 /**
@@ -23,6 +24,8 @@ export interface ListenerConfig {
   readonly name: string;
   readonly address: HostPort;
   readonly transports: readonly ChainEntry[];
+  /** Set for a WebSocket listener (MQTT over WebSocket, RFC 6455 with the `mqtt` subprotocol). */
+  readonly websocket?: WebSocketListenerOptions | undefined;
 }
 
 export interface TetherConfig {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { catchError, defer, EMPTY, map, mergeMap, type Observable } from 'rxjs';
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { TetherConfig } from '../config/types.ts';
-import { ConnectionError, describe, NoBackendError, PluginHookError, UpstreamConnectError } from '../errors.ts';
+import { ConnectionError, describe, NoBackendError, PluginHookError, UpstreamConnectError, WebSocketRejectError } from '../errors.ts';
 import type { BackendMeter } from '../metrics/backend-meter.ts';
 import type { TetherMetrics } from '../metrics/tether-metrics.ts';
 import { serverUnavailableConnack } from '../mqtt/connack.ts';
@@ -13,6 +13,10 @@ import type { Backend, ConnFacts, ConnInfo, Extractor, Sink, Transport } from '.
 import type { Named } from '../plugins/plugin-loader.ts';
 import { sniffConnect, type Sniffed } from '../sniff/sniff-socket.ts';
 import type { Stats } from '../stats.ts';
+import { CLOSE, closeFrame, OPCODE, serverFrame } from '../websocket/websocket-frames.ts';
+import { WebSocketBridge } from '../websocket/websocket-bridge.ts';
+import type { WebSocketListenerOptions } from '../websocket/websocket-handshake.ts';
+import { sniffWebSocket } from '../websocket/websocket-sniff.ts';
 import { createConnInfo, factsOf } from './conn-info.ts';
 import { IdleSweeper } from './idle-sweeper.ts';
 import { identify } from './identify.ts';
@@ -45,10 +49,12 @@ interface Dispatched {
   readonly meter: BackendMeter | undefined;
 }
 
-/** A listener as the pipeline sees it: its name and its transport chain. */
+/** A listener as the pipeline sees it: its name, its transport chain and, for a WebSocket listener, its options. */
 export interface ListenerRuntime {
   readonly name: string;
   readonly transports: readonly Named<Transport>[];
+  /** Set for a WebSocket listener: clients open a WebSocket and send MQTT in its binary frames. */
+  readonly websocket?: WebSocketListenerOptions | undefined;
 }
 
 /** Hands out connection ids, process-unique across configuration reloads. */
@@ -105,12 +111,13 @@ export class ConnectionPipeline {
     raw.on('error', ignore);
     // accept (the listener's transports, if any) → sniff. Without transports the sniff reads the
     // raw socket at once: no stage of its own, since every operator is an object per connection.
+    const ws = listener.websocket;
     const sniffed = listener.transports.length === 0
-      ? sniffConnect(raw, config.sniff)
+      ? ws === undefined ? sniffConnect(raw, config.sniff) : sniffWebSocket(raw, config.sniff, ws)
       : defer(() => this.#transports(raw, listener, facts)).pipe(
           mergeMap((socket) => {
             client = socket;
-            return sniffConnect(socket, config.sniff);
+            return ws === undefined ? sniffConnect(socket, config.sniff) : sniffWebSocket(socket, config.sniff, ws);
           }),
         );
     return sniffed.pipe(
@@ -122,7 +129,7 @@ export class ConnectionPipeline {
       // splice: from here bytes move socket to socket, outside RxJS
       map((dispatched) => this.#splice(client, dispatched, log)),
       catchError((err: unknown) => {
-        this.#reject(client, facts, err, log);
+        this.#reject(client, facts, err, log, ws !== undefined);
         return EMPTY;
       }),
     );
@@ -226,12 +233,15 @@ export class ConnectionPipeline {
     stats.inc('connections_active');
     d.meter?.opened(client);
     d.upstream.write(d.sniffed.bytes);
+    // A WebSocket client is bridged: ws takes its socket over, MQTT bytes go to the broker's plain port.
+    const opening = d.sniffed.websocket;
+    const clientSide = opening === undefined ? client : new WebSocketBridge(client, opening.rest);
     // What the connection keeps until it closes: only what its close needs, so the sniffed bytes
     // (and the read buffer they may share) are not kept for hours.
     const facts = { conn, backend, strategy, remembered: d.remembered, sniffMs: Math.round(d.sniffed.sniffMs * 1000) / 1000, meter: d.meter };
     const spliced = new SplicedConnection(this.#deps, facts, client, log);
     const reader = this.#readConnack ? new ConnackReader(conn.protocolVersion) : undefined;
-    const abort = splice(client, d.upstreamSocket, d.upstream, this.#sweeper, spliced, reader);
+    const abort = splice(client, d.upstreamSocket, d.upstream, this.#sweeper, spliced, reader, clientSide);
     spliced.tracked(pool.track(backend, () => abort('backend_marked_down')));
     if (this.#deps.log.isLevelEnabled('debug')) log().debug({ backend: backend.id, strategy }, 'spliced');
     this.#settled();
@@ -262,7 +272,7 @@ export class ConnectionPipeline {
     idle();
   }
 
-  #reject(client: Socket, facts: ConnFacts, err: unknown, log: ConnLog): void {
+  #reject(client: Socket, facts: ConnFacts, err: unknown, log: ConnLog, websocket: boolean): void {
     const { stats, metrics } = this.#deps;
     this.#settled();
     const reason = err instanceof ConnectionError ? err.reason : isReset(err) ? 'client_reset' : 'internal_error';
@@ -272,7 +282,11 @@ export class ConnectionPipeline {
     const fields = { reason, code: err instanceof ConnectionError ? err.code : (err as NodeJS.ErrnoException)?.code, remote: facts.remoteAddress, listener: facts.listener, err: describe(err) };
     if (reason === 'internal_error') log().error(fields, 'connection closed');
     else log().warn(fields, 'connection rejected');
-    if (err instanceof NoBackendError && err.protocolVersion !== undefined) return refuse(client, err.protocolVersion);
+    if (err instanceof NoBackendError && err.protocolVersion !== undefined) {
+      const connack = serverUnavailableConnack(err.protocolVersion);
+      return endWith(client, websocket ? Buffer.concat([serverFrame(OPCODE.binary, connack), closeFrame(CLOSE.tryAgainLater, 'no broker available')]) : connack);
+    }
+    if (err instanceof WebSocketRejectError && err.reply !== undefined) return endWith(client, err.reply);
     client.destroy();
   }
 }
@@ -286,12 +300,15 @@ function isReset(err: unknown): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
-/** Tells a client with a valid CONNECT that no broker is available, then closes without a reset. */
-function refuse(client: Socket, protocolVersion: 3 | 4 | 5): void {
+/**
+ * Tells a client why it is closed (a CONNACK "server unavailable" to a valid CONNECT, an HTTP error
+ * or Close frame to a WebSocket opening), then closes without a reset.
+ */
+function endWith(client: Socket, reply: Buffer): void {
   if (client.destroyed) return;
   client.resume(); // drain what it sent after CONNECT, so closing does not turn into a reset
   // A deadline, not an idle timeout: a client that keeps sending must not keep the socket.
   const linger = setTimeout(() => client.destroy(), REFUSAL_LINGER_MS);
   client.once('close', () => clearTimeout(linger));
-  client.end(serverUnavailableConnack(protocolVersion));
+  client.end(reply);
 }

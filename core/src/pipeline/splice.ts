@@ -37,7 +37,10 @@ type Linked = Duplex & { [SPLICE]?: Splice };
  * cost left per chunk is one field read.
  */
 class Splice implements IdleWatched {
+  /** The client's TCP socket: its byte counters, for idle timeouts and the close line. */
   readonly client: Socket;
+  /** What the client's MQTT bytes are read from and written to: the socket, or a WebSocket bridge over it. */
+  readonly clientSide: Duplex;
   readonly server: Socket;
   /** What sinks returned: the backend socket itself, or a wrapper over it such as TLS. */
   readonly upstream: Duplex;
@@ -52,8 +55,9 @@ class Splice implements IdleWatched {
   clientActiveAt = 0;
   serverActiveAt = 0;
 
-  constructor(client: Socket, server: Socket, upstream: Duplex, sweeper: IdleSweeper, observer: SpliceObserver, connack: ConnackReader | undefined) {
+  constructor(client: Socket, clientSide: Duplex, server: Socket, upstream: Duplex, sweeper: IdleSweeper, observer: SpliceObserver, connack: ConnackReader | undefined) {
     this.client = client;
+    this.clientSide = clientSide;
     this.server = server;
     this.upstream = upstream;
     this.#sweeper = sweeper;
@@ -73,7 +77,7 @@ class Splice implements IdleWatched {
   }
 
   other(side: Duplex): Duplex {
-    return side === this.client ? this.upstream : this.client;
+    return side === this.clientSide ? this.upstream : this.clientSide;
   }
 
   idle(reason: 'client_timeout' | 'server_timeout'): void {
@@ -83,6 +87,7 @@ class Splice implements IdleWatched {
   /** Ends the connection from our side (idle timeout, shutdown-sessions, stop) with a reason. */
   close(why: string): void {
     this.note(why);
+    this.clientSide.destroy();
     this.client.destroy();
     this.upstream.destroy();
   }
@@ -98,25 +103,26 @@ class Splice implements IdleWatched {
 /**
  * Joins client and backend; returns a function that closes both at once with a reason.
  * `upstream` is what sinks returned (decrypted, under TLS); `upstreamSocket` is the TCP socket
- * under it. `connack`, if given, reads the broker's first packet from `upstream`.
+ * under it. `connack`, if given, reads the broker's first packet from `upstream`. `clientSide` is
+ * what carries the client's MQTT bytes when it is not the socket itself (a WebSocket bridge).
  */
-export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex, sweeper: IdleSweeper, observer: SpliceObserver, connack?: ConnackReader): (reason: string) => void {
-  const s = new Splice(client, upstreamSocket, upstream, sweeper, observer, connack);
-  (client as Linked)[SPLICE] = s;
+export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex, sweeper: IdleSweeper, observer: SpliceObserver, connack?: ConnackReader, clientSide: Duplex = client): (reason: string) => void {
+  const s = new Splice(client, clientSide, upstreamSocket, upstream, sweeper, observer, connack);
+  (clientSide as Linked)[SPLICE] = s;
   (upstream as Linked)[SPLICE] = s;
   client.setNoDelay(true);
   upstreamSocket.setNoDelay(true);
-  link(client);
+  link(clientSide);
   link(upstream);
   sweeper.watch(s);
   // A side that closed before we got here will not emit 'close' again. ('close' and 'end' come
   // once: plain `on` spares the wrapper `once` allocates per listener.)
-  if (client.closed) s.sideClosed(client);
-  else client.on('close', onClose);
+  if (clientSide.closed) s.sideClosed(clientSide);
+  else clientSide.on('close', onClose);
   if (upstream.closed) s.sideClosed(upstream);
   else upstream.on('close', onClose);
   // The sniff paused the client; a fresh upstream flows once it has a 'data' listener.
-  client.resume();
+  clientSide.resume();
   upstream.resume();
   return (why) => s.close(why);
 }
@@ -150,14 +156,14 @@ function onDrain(this: Duplex): void {
 
 function onEnd(this: Duplex): void {
   const s = spliceOf(this);
-  s.note(this === s.client ? 'client_closed' : 'server_closed');
+  s.note(this === s.clientSide ? 'client_closed' : 'server_closed');
   const other = s.other(this);
   if (!other.destroyed && !other.writableEnded) other.end();
 }
 
 function onError(this: Duplex, err: NodeJS.ErrnoException): void {
   const s = spliceOf(this);
-  s.note(`${this === s.client ? 'client' : 'server'}_error_${err.code ?? 'unknown'}`);
+  s.note(`${this === s.clientSide ? 'client' : 'server'}_error_${err.code ?? 'unknown'}`);
 }
 
 function onClose(this: Duplex): void {

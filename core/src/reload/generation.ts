@@ -48,7 +48,7 @@ export async function buildGeneration(config: TetherConfig, loader: LoaderContex
     const sinks = await builder.chain('sink', config.sinks, 'sinks');
     const listeners: ListenerRuntime[] = [];
     for (const listener of config.listeners) {
-      listeners.push({ name: listener.name, transports: await builder.chain('transport', listener.transports, `listener:${listener.name}`) });
+      listeners.push({ name: listener.name, transports: await builder.chain('transport', listener.transports, `listener:${listener.name}`), websocket: listener.websocket });
     }
     if (listeners.length === 0) throw new ConfigError('no listener: set listen (TETHER_LISTEN, --listen) or add listeners');
     const parts = { config, extractors, strategies: new StrategyChain(strategies, loader.log), sinks, listeners, instances: builder.instances };

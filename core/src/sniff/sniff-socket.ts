@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { IConnectPacket } from 'mqtt-packet';
 import { Observable } from 'rxjs';
 import { ClientClosedError, SniffTimeoutError } from '../errors.ts';
+import type { Opening } from '../websocket/opening-reader.ts';
 import { inspectConnect } from './connect-sniffer.ts';
 
 export interface Sniffed {
@@ -9,6 +10,8 @@ export interface Sniffed {
   /** Every byte read from the client so far: the CONNECT and anything sent after it. */
   readonly bytes: Buffer;
   readonly sniffMs: number;
+  /** For a client of a WebSocket listener: its opening (request, raw frames); `bytes` are then the MQTT bytes the frames carried. */
+  readonly websocket?: Opening;
 }
 
 export interface SniffOptions {

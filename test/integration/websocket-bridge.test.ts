@@ -1,0 +1,166 @@
+import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { stuckTo, tableEntries } from '../harness/balancer.ts';
+import { skipReason } from '../harness/binaries.ts';
+import { startMosquitto } from '../harness/mosquitto.ts';
+import { AedesWitness } from '../harness/traffic-aedes-witness.ts';
+import { ClientPool, Inbox } from '../harness/traffic-mqtt-clients.ts';
+import { Teardown } from '../harness/traffic-teardown.ts';
+import { withTimeout } from '../harness/traffic-wait.ts';
+import { startWsBalancer, type WsBalancer } from '../harness/websocket-balancer.ts';
+
+/**
+ * MQTT over WebSocket in bridge mode: mqtt.js clients open ws://…/mqtt on Tether's WebSocket
+ * listener, Tether terminates the WebSocket and sends the MQTT bytes to the brokers' plain TCP
+ * ports. The CONNECT inside the frames goes through the same stages as a TCP client's, so the
+ * stick table keeps a persistent client on the broker that holds its session.
+ */
+
+const ROUNDS = 6;
+const teardown = new Teardown();
+const pool = new ClientPool();
+
+afterEach(async () => {
+  await pool.closeAll();
+  await teardown.run();
+}, 30_000);
+
+/**
+ * A persistent subscriber connects over ws, subscribes; then ROUNDS times it disconnects, two QoS 1
+ * messages are published for it on its home broker directly, and it reconnects over ws.
+ * Every round must deliver the queued messages (only the home broker holds them); returns, per
+ * round, where it landed and whether the session was present.
+ */
+async function rounds(url: string, clientId: string, homeOf: () => Promise<string>, landing: () => Promise<string>, portOf: (broker: string) => number, departed: () => Promise<unknown>): Promise<{ home: string; landed: string[]; sessionPresent: boolean[] }> {
+  const inbox = new Inbox();
+  const first = await pool.connect(url, { clientId, clean: false }, inbox);
+  expect(first.connack.sessionPresent).toBe(false);
+  await first.client.subscribeAsync(`ws/${clientId}/#`, { qos: 1 });
+  const home = await homeOf();
+  const publisher = (await pool.connect(`mqtt://127.0.0.1:${portOf(home)}`, { clientId: `${clientId}-pub`, clean: true })).client;
+  const landed: string[] = [];
+  const sessionPresent: boolean[] = [];
+  let current: MqttClient = first.client;
+  for (let round = 1; round <= ROUNDS; round++) {
+    const gone = departed();
+    await pool.disconnect(current);
+    await gone;
+    const texts = [`r${round} a`, `r${round} b`];
+    for (const text of texts) await publisher.publishAsync(`ws/${clientId}/${round}`, text, { qos: 1 });
+    const landingNow = landing();
+    const again = await pool.connect(url, { clientId, clean: false }, inbox);
+    const broker = await landingNow;
+    landed.push(broker);
+    sessionPresent.push(again.connack.sessionPresent);
+    await inbox.until(`round ${round}'s queued messages`, (msgs) => texts.every((t) => msgs.some((m) => m.payload.toString() === t && m.qos === 1)));
+    current = again.client;
+  }
+  await pool.disconnect(current);
+  return { home, landed, sessionPresent };
+}
+
+describe('MQTT over WebSocket, bridged to plain MQTT brokers', { timeout: 90_000 }, () => {
+  async function aedesSetup(select: string[] = ['stick-table', 'least-connections']): Promise<{ brokers: EmbeddedBroker[]; witness: AedesWitness; balancer: WsBalancer }> {
+    const brokers = teardown.add('brokers', await startEmbeddedBrokers(2, { cluster: false }), (bs) => Promise.all(bs.map((b) => b.close())));
+    const witness = teardown.add('witness', new AedesWitness(brokers), (w) => w.detach());
+    const balancer = teardown.add('balancer', await startWsBalancer({ backends: brokers.map((b) => `${b.id}=127.0.0.1:${b.port}`), select }), (b) => b.close());
+    return { brokers, witness, balancer };
+  }
+
+  it(`persistent mqtt.js clients over ws:// reconnecting ${ROUNDS} times land on their aedes broker every time, with their session and queued QoS 1 messages`, async () => {
+    const { brokers, witness, balancer } = await aedesSetup();
+    const clientId = 'ws-sticky-1';
+    const firstLanding = witness.nextLanding(clientId);
+    const { home, landed, sessionPresent } = await rounds(
+      balancer.wsUrl,
+      clientId,
+      async () => (await firstLanding).broker,
+      async () => (await witness.nextLanding(clientId)).broker,
+      (id) => brokers.find((b) => b.id === id)!.port,
+      () => witness.nextDeparture(clientId),
+    );
+    expect(landed).toEqual(Array<string>(ROUNDS).fill(home));
+    expect(sessionPresent).toEqual(Array<boolean>(ROUNDS).fill(true));
+    expect(await stuckTo(balancer, clientId)).toBe(home);
+    // Counted like TCP clients, on the ws listener.
+    const stats = balancer.server.stats.snapshot();
+    expect(stats.connections_spliced).toBeGreaterThanOrEqual(ROUNDS + 1);
+    expect(balancer.logs.some((l) => l.msg === 'connection closed' && l.listener === 'ws')).toBe(true);
+  });
+
+  it('a TCP client and a WebSocket client with the same client id meet the same session on the same broker', async () => {
+    const { witness, balancer } = await aedesSetup();
+    const clientId = 'ws-and-tcp';
+    const landing = witness.nextLanding(clientId);
+    const tcp = await pool.connect(balancer.url, { clientId, clean: false });
+    await tcp.client.subscribeAsync('mixed/#', { qos: 1 });
+    const home = (await landing).broker;
+    await pool.disconnect(tcp.client);
+    const again = witness.nextLanding(clientId);
+    const ws = await pool.connect(balancer.wsUrl, { clientId, clean: false });
+    expect((await again).broker).toBe(home);
+    expect(ws.connack.sessionPresent).toBe(true);
+  });
+
+  it('many clients at once over ws: each is spliced, publishes reach subscribers across the bridge both ways', async () => {
+    const { balancer } = await aedesSetup(['stick-table', 'least-connections']);
+    const inbox = new Inbox();
+    // One broker's clients only see that broker's messages: use a key that puts both on one broker.
+    const sub = await pool.connect(balancer.wsUrl, { clientId: 'fan-sub', clean: true }, inbox);
+    await sub.client.subscribeAsync('fan/#', { qos: 1 });
+    const home = (await tableEntries(balancer)).find((e) => e.key === 'fan-sub')!.backend;
+    const pub = await pool.connect(`mqtt://127.0.0.1:${(await homePort(balancer, home))}`, { clientId: 'fan-pub', clean: true });
+    const big = Buffer.alloc(200_000, 7);
+    await pub.client.publishAsync('fan/big', big, { qos: 1 });
+    for (let i = 0; i < 50; i++) await pub.client.publishAsync(`fan/${i}`, `m${i}`, { qos: 1 });
+    await inbox.until('every message', (msgs) => msgs.length === 51);
+    expect(inbox.messages[0]!.payload.equals(big)).toBe(true);
+    expect(inbox.texts().slice(1)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
+    // The other way: the WebSocket client publishes a large message through the bridge.
+    const echo = new Inbox();
+    await pool.connect(`mqtt://127.0.0.1:${await homePort(balancer, home)}`, { clientId: 'fan-echo', clean: true }, echo).then((c) => c.client.subscribeAsync('back/#', { qos: 1 }));
+    await sub.client.publishAsync('back/big', big, { qos: 1 });
+    await echo.until('the large message from the ws client', (msgs) => msgs.length === 1);
+    expect(echo.messages[0]!.payload.equals(big)).toBe(true);
+  });
+
+  it('no backend: a valid CONNECT over ws gets CONNACK "server unavailable" in a binary frame, then a Close', async () => {
+    const brokers = teardown.add('brokers', await startEmbeddedBrokers(1), (bs) => Promise.all(bs.map((b) => b.close())));
+    const balancer = teardown.add('balancer', await startWsBalancer({ backends: [{ name: 'gone', address: `127.0.0.1:${brokers[0]!.port}`, state: 'maint' }] }), (b) => b.close());
+    const client = mqtt.connect(balancer.wsUrl, { clientId: 'nobody-home', reconnectPeriod: 0, connectTimeout: 10_000 });
+    const err = await withTimeout(new Promise<Error & { code?: number }>((resolve) => client.once('error', resolve)), 10_000, 'CONNACK refusal');
+    client.end(true);
+    expect(err.code).toBe(3);
+    expect(balancer.server.stats.snapshot().rejected_no_backend).toBe(1);
+  });
+});
+
+async function homePort(balancer: WsBalancer, home: string): Promise<number> {
+  const backend = balancer.server.config.backends.find((b) => b.id === home);
+  return backend!.port;
+}
+
+const missing = skipReason('mosquitto');
+
+describe.skipIf(missing !== '')(`MQTT over WebSocket bridged to Debian mosquitto over TCP${missing}`, { timeout: 90_000 }, () => {
+  it(`persistent mqtt.js clients over ws:// reconnecting ${ROUNDS} times return to their mosquitto, with session and queued messages`, async () => {
+    const brokers = await Promise.all([startMosquitto(), startMosquitto()]);
+    for (const m of brokers) teardown.add('mosquitto', m, (x) => x.stop());
+    const ports = new Map(brokers.map((m, i) => [`mosquitto${i + 1}`, m.port]));
+    const balancer = teardown.add('balancer', await startWsBalancer({ backends: [...ports].map(([name, port]) => `${name}=127.0.0.1:${port}`) }), (b) => b.close());
+    const clientId = 'ws-mosquitto-1';
+    // Where the client landed is read from the stick table after each CONNACK (mosquitto has no
+    // events to witness); the queued messages, published on that broker directly, prove it.
+    const { home, landed, sessionPresent } = await rounds(
+      balancer.wsUrl,
+      clientId,
+      async () => (await stuckTo(balancer, clientId))!,
+      async () => (await stuckTo(balancer, clientId))!,
+      (name) => ports.get(name)!,
+      async () => undefined,
+    );
+    expect(landed).toEqual(Array<string>(ROUNDS).fill(home));
+    expect(sessionPresent).toEqual(Array<boolean>(ROUNDS).fill(true));
+  });
+});
