@@ -20,9 +20,10 @@ export interface ChromiumRun {
  * One run of Debian's `chromium` with a fresh profile and HOME (removed afterwards), `args` after
  * CHROMIUM_FLAGS. Chromium runs in a process group of its own; if it is still running after
  * `limitMs`, that group (its id is Chromium's PID) is killed, and any process of it still there
- * after Chromium exited is killed too. Callers check `hasBinary('chromium')` first.
+ * after Chromium exited is killed too. Callers check `hasBinary('chromium')` first. `stop`, when
+ * aborted, ends a run that has no end of its own (a page kept open until the test is done with it).
  */
-export async function runChromium(args: readonly string[], limitMs = 60_000): Promise<ChromiumRun> {
+export async function runChromium(args: readonly string[], limitMs = 60_000, stop?: AbortSignal): Promise<ChromiumRun> {
   const home = mkdtempSync(join(tmpdir(), 'tether-chromium-'));
   try {
     const child = spawn('chromium', [...CHROMIUM_FLAGS, `--user-data-dir=${join(home, 'profile')}`, ...args], {
@@ -47,11 +48,13 @@ export async function runChromium(args: readonly string[], limitMs = 60_000): Pr
       timedOut = true;
       killGroup();
     }, limitMs);
+    stop?.addEventListener('abort', killGroup, { once: true });
     const code = await new Promise<number | null>((resolve, reject) => {
       child.once('error', reject);
       child.once('close', (c) => resolve(c));
     });
     clearTimeout(limit);
+    stop?.removeEventListener('abort', killGroup);
     killGroup();
     return { code, stdout, stderr, timedOut };
   } finally {
