@@ -47,6 +47,11 @@ export interface Backend {
   readonly activeConnections: number;
   /** Most live connections at once; 0 means no limit. Backends at the limit are not offered. */
   readonly maxconn: number;
+  /**
+   * Set when the address is the broker's own WebSocket endpoint (`websocket: { path }`): only
+   * clients of a WebSocket listener are offered this backend, and their connections pass through.
+   */
+  readonly websocketPath?: string | undefined;
 }
 
 /** What TLS termination learned about a connection. */

@@ -1,5 +1,5 @@
 import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stuckTo, tableEntries } from '../harness/balancer.ts';
 import { skipReason } from '../harness/binaries.ts';
@@ -9,6 +9,7 @@ import { ClientPool, Inbox } from '../harness/traffic-mqtt-clients.ts';
 import { Teardown } from '../harness/traffic-teardown.ts';
 import { withTimeout } from '../harness/traffic-wait.ts';
 import { startWsBalancer, type WsBalancer } from '../harness/websocket-balancer.ts';
+import { reconnectRounds, ROUNDS } from '../harness/websocket-rounds.ts';
 
 /**
  * MQTT over WebSocket in bridge mode: mqtt.js clients open ws://…/mqtt on Tether's WebSocket
@@ -17,7 +18,6 @@ import { startWsBalancer, type WsBalancer } from '../harness/websocket-balancer.
  * stick table keeps a persistent client on the broker that holds its session.
  */
 
-const ROUNDS = 6;
 const teardown = new Teardown();
 const pool = new ClientPool();
 
@@ -25,40 +25,6 @@ afterEach(async () => {
   await pool.closeAll();
   await teardown.run();
 }, 30_000);
-
-/**
- * A persistent subscriber connects over ws, subscribes; then ROUNDS times it disconnects, two QoS 1
- * messages are published for it on its home broker directly, and it reconnects over ws.
- * Every round must deliver the queued messages (only the home broker holds them); returns, per
- * round, where it landed and whether the session was present.
- */
-async function rounds(url: string, clientId: string, homeOf: () => Promise<string>, landing: () => Promise<string>, portOf: (broker: string) => number, departed: () => Promise<unknown>): Promise<{ home: string; landed: string[]; sessionPresent: boolean[] }> {
-  const inbox = new Inbox();
-  const first = await pool.connect(url, { clientId, clean: false }, inbox);
-  expect(first.connack.sessionPresent).toBe(false);
-  await first.client.subscribeAsync(`ws/${clientId}/#`, { qos: 1 });
-  const home = await homeOf();
-  const publisher = (await pool.connect(`mqtt://127.0.0.1:${portOf(home)}`, { clientId: `${clientId}-pub`, clean: true })).client;
-  const landed: string[] = [];
-  const sessionPresent: boolean[] = [];
-  let current: MqttClient = first.client;
-  for (let round = 1; round <= ROUNDS; round++) {
-    const gone = departed();
-    await pool.disconnect(current);
-    await gone;
-    const texts = [`r${round} a`, `r${round} b`];
-    for (const text of texts) await publisher.publishAsync(`ws/${clientId}/${round}`, text, { qos: 1 });
-    const landingNow = landing();
-    const again = await pool.connect(url, { clientId, clean: false }, inbox);
-    const broker = await landingNow;
-    landed.push(broker);
-    sessionPresent.push(again.connack.sessionPresent);
-    await inbox.until(`round ${round}'s queued messages`, (msgs) => texts.every((t) => msgs.some((m) => m.payload.toString() === t && m.qos === 1)));
-    current = again.client;
-  }
-  await pool.disconnect(current);
-  return { home, landed, sessionPresent };
-}
 
 describe('MQTT over WebSocket, bridged to plain MQTT brokers', { timeout: 90_000 }, () => {
   async function aedesSetup(select: string[] = ['stick-table', 'least-connections']): Promise<{ brokers: EmbeddedBroker[]; witness: AedesWitness; balancer: WsBalancer }> {
@@ -72,7 +38,7 @@ describe('MQTT over WebSocket, bridged to plain MQTT brokers', { timeout: 90_000
     const { brokers, witness, balancer } = await aedesSetup();
     const clientId = 'ws-sticky-1';
     const firstLanding = witness.nextLanding(clientId);
-    const { home, landed, sessionPresent } = await rounds(
+    const { home, landed, sessionPresent } = await reconnectRounds(pool, 
       balancer.wsUrl,
       clientId,
       async () => (await firstLanding).broker,
@@ -152,7 +118,7 @@ describe.skipIf(missing !== '')(`MQTT over WebSocket bridged to Debian mosquitto
     const clientId = 'ws-mosquitto-1';
     // Where the client landed is read from the stick table after each CONNACK (mosquitto has no
     // events to witness); the queued messages, published on that broker directly, prove it.
-    const { home, landed, sessionPresent } = await rounds(
+    const { home, landed, sessionPresent } = await reconnectRounds(pool, 
       balancer.wsUrl,
       clientId,
       async () => (await stuckTo(balancer, clientId))!,

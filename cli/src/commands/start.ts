@@ -34,8 +34,11 @@ export async function start(argv: string[]): Promise<void> {
 /** With no backends configured: two (by default) aedes brokers in this process, said so in the log. */
 async function embeddedBrokers(config: TetherConfig, log: Logger): Promise<EmbeddedBroker[]> {
   if (config.backends.length > 0) return [];
-  const brokers = await startEmbeddedBrokers(config.embedded.brokers);
-  log.info({ brokers: brokers.map((b) => `${b.id}=${formatHostPort(b)}`) },
+  // With a WebSocket listener the demo brokers also serve ws:// themselves (path /mqtt), to compare
+  // a browser client going straight to a broker with one going through Tether (bridged to their TCP ports).
+  const websocket = config.listeners.some((l) => l.websocket !== undefined);
+  const brokers = await startEmbeddedBrokers(config.embedded.brokers, { websocket });
+  log.info({ brokers: brokers.map((b) => `${b.id}=${formatHostPort(b)}`), ...(websocket ? { websocket: brokers.map((b) => `${b.id}=ws://${b.host}:${b.wsPort}/mqtt`) } : {}) },
     `no backends configured: started ${brokers.length} embedded aedes brokers on loopback (configure backends or --backend to use your own)`);
   return brokers;
 }

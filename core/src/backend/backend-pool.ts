@@ -17,6 +17,8 @@ export interface BackendDefinition {
   readonly connectTimeoutMs?: number;
   /** Overrides `healthCheck.type` for this backend. */
   readonly check?: HealthCheckType;
+  /** The broker's own WebSocket endpoint is at `address` on this path: WebSocket clients pass through. */
+  readonly websocketPath?: string | undefined;
 }
 
 /** The core's own, mutable view of a backend; plugins receive it typed as the read-only Backend. */
@@ -31,6 +33,7 @@ class LiveBackend implements Backend {
   sendProxy: 'none' | 'v1' | 'v2';
   maxconn: number;
   connectTimeoutMs: number | undefined;
+  websocketPath: string | undefined;
   adminState: AdminState;
   healthy = true;
   activeConnections = 0;
@@ -50,6 +53,7 @@ class LiveBackend implements Backend {
     this.sendProxy = def.sendProxy;
     this.maxconn = def.maxconn ?? 0;
     this.connectTimeoutMs = def.connectTimeoutMs;
+    this.websocketPath = def.websocketPath;
     this.adminState = def.state;
   }
 
@@ -72,7 +76,7 @@ class LiveBackend implements Backend {
     const old = this.definition;
     const changed: string[] = [];
     const self: LiveBackend = this;
-    const set = <K extends 'host' | 'port' | 'sendProxy' | 'maxconn' | 'connectTimeoutMs'>(field: K, value: LiveBackend[K]): void => {
+    const set = <K extends 'host' | 'port' | 'sendProxy' | 'maxconn' | 'connectTimeoutMs' | 'websocketPath'>(field: K, value: LiveBackend[K]): void => {
       if (self[field] === value) return;
       changed.push(`${field} ${String(self[field])} → ${String(value)}`);
       self[field] = value;
@@ -82,6 +86,7 @@ class LiveBackend implements Backend {
     set('sendProxy', def.sendProxy);
     set('maxconn', def.maxconn ?? 0);
     set('connectTimeoutMs', def.connectTimeoutMs);
+    set('websocketPath', def.websocketPath);
     if (def.weight !== old.weight) {
       if (def.weight !== this.weight) changed.push(`weight ${this.weight} → ${def.weight}`);
       this.weight = def.weight;

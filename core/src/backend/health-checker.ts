@@ -17,7 +17,11 @@ export interface HealthCheckSettings extends Omit<ProbeSettings, 'type'> {
 
 /** The checker for `config`: its settings, and each backend's own check type where it overrides them. */
 export function healthCheckerFor(pool: BackendPool, config: TetherConfig, log: Logger, stats: Stats): HealthChecker {
-  const checkType = new Map(config.backends.map((b) => [b.id, b.check ?? config.healthCheck.type]));
+  // A broker's WebSocket endpoint cannot answer an MQTT CONNECT on raw TCP: the mqtt check becomes tcp there.
+  const checkType = new Map(config.backends.map((b) => {
+    const type = b.check ?? config.healthCheck.type;
+    return [b.id, b.websocketPath !== undefined && type === 'mqtt' ? 'tcp' : type];
+  }));
   return new HealthChecker(pool, config.healthCheck, (id) => checkType.get(id) ?? 'none', log.child({ component: 'health' }), stats);
 }
 

@@ -150,7 +150,7 @@ function toBackend(entry: unknown): BackendDefinition {
   }
   const e = entry as {
     name?: string; address: string; weight?: number; state?: 'ready' | 'drain' | 'maint'; sendProxy?: 'none' | 'v1' | 'v2';
-    maxconn?: number; connectTimeout?: string | number; check?: HealthCheckType;
+    maxconn?: number; connectTimeout?: string | number; check?: HealthCheckType; websocket?: { path?: string };
   };
   return {
     id: e.name ?? e.address,
@@ -161,5 +161,6 @@ function toBackend(entry: unknown): BackendDefinition {
     maxconn: e.maxconn ?? 0,
     ...(e.connectTimeout !== undefined ? { connectTimeoutMs: parseDuration(e.connectTimeout)! } : {}),
     ...(e.check !== undefined ? { check: e.check } : {}),
+    ...(e.websocket !== undefined ? { websocketPath: e.websocket.path ?? WEBSOCKET_DEFAULTS.path } : {}),
   };
 }

@@ -159,8 +159,15 @@ const backends = (val: unknown): void => {
       [name, address] = eq > 0 ? [entry.slice(0, eq), entry.slice(eq + 1)] : [entry, entry];
     } else {
       assert(entry && typeof entry === 'object', `${at} must be "[name=]host:port" or an object`);
-      const { name: n, address: a, weight, state, sendProxy, maxconn, connectTimeout, check, ...rest } = entry as Record<string, unknown>;
-      assert(Object.keys(rest).length === 0, `${at} has unknown keys: ${Object.keys(rest).join(', ')} (allowed: name, address, weight, state, sendProxy, maxconn, connectTimeout, check)`);
+      const { name: n, address: a, weight, state, sendProxy, maxconn, connectTimeout, check, websocket, ...rest } = entry as Record<string, unknown>;
+      assert(Object.keys(rest).length === 0, `${at} has unknown keys: ${Object.keys(rest).join(', ')} (allowed: name, address, weight, state, sendProxy, maxconn, connectTimeout, check, websocket)`);
+      if (websocket !== undefined) {
+        assert(websocket !== null && typeof websocket === 'object' && !Array.isArray(websocket), `${at}.websocket must be a { path } object`);
+        const { path, ...other } = websocket as Record<string, unknown>;
+        assert(Object.keys(other).length === 0, `${at}.websocket has unknown keys: ${Object.keys(other).join(', ')} (allowed: path)`);
+        assert(path === undefined || (typeof path === 'string' && path.startsWith('/') && !/\s/.test(path)), `${at}.websocket.path must start with "/" and hold no spaces`);
+        assert(check !== 'mqtt', `${at}.check mqtt cannot check a WebSocket endpoint; use tcp or none`);
+      }
       assert(maxconn === undefined || (Number.isInteger(maxconn) && (maxconn as number) >= 0), `${at}.maxconn must be a whole number (0 = no limit)`);
       assert(connectTimeout === undefined || parseDuration(connectTimeout) !== undefined, `${at}.connectTimeout must be a duration such as "5s"`);
       assert(check === undefined || CHECK_TYPES.includes(check as never), `${at}.check must be one of ${CHECK_TYPES.join(', ')}`);

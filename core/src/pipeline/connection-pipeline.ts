@@ -17,6 +17,7 @@ import { CLOSE, closeFrame, OPCODE, serverFrame } from '../websocket/websocket-f
 import { WebSocketBridge } from '../websocket/websocket-bridge.ts';
 import type { WebSocketListenerOptions } from '../websocket/websocket-handshake.ts';
 import { sniffWebSocket } from '../websocket/websocket-sniff.ts';
+import { forwardedRequest, upgradeUpstream } from '../websocket/upstream-upgrade.ts';
 import { createConnInfo, factsOf } from './conn-info.ts';
 import { IdleSweeper } from './idle-sweeper.ts';
 import { identify } from './identify.ts';
@@ -47,6 +48,8 @@ interface Dispatched {
   readonly upstreamSocket: Socket;
   readonly upstream: Duplex;
   readonly meter: BackendMeter | undefined;
+  /** A WebSocket client passing through to the broker's WebSocket endpoint: what the broker sent after its 101. */
+  readonly passThrough?: Buffer;
 }
 
 /** A listener as the pipeline sees it: its name, its transport chain and, for a WebSocket listener, its options. */
@@ -85,6 +88,8 @@ export class ConnectionPipeline {
   readonly #sweeper: IdleSweeper;
   /** Whether to read each broker's CONNACK: something counts it (metrics) or logs it (the close line). */
   readonly #readConnack: boolean;
+  /** Backends only WebSocket clients may use (their address is a broker's WebSocket endpoint). */
+  readonly #websocketOnly: ReadonlySet<string>;
   /** Connections accepted and not yet spliced or rejected: a reload retires the old generation's plugins once this is 0. */
   #pending = 0;
   #idle: (() => void) | undefined;
@@ -93,6 +98,7 @@ export class ConnectionPipeline {
     this.#deps = deps;
     this.#sweeper = new IdleSweeper(deps.config.timeouts.clientMs, deps.config.timeouts.serverMs);
     this.#readConnack = deps.metrics !== undefined || deps.log.isLevelEnabled('info');
+    this.#websocketOnly = new Set(deps.config.backends.filter((b) => b.websocketPath !== undefined).map((b) => b.id));
   }
 
   handle(raw: Socket, listener: ListenerRuntime): Observable<void> {
@@ -124,7 +130,7 @@ export class ConnectionPipeline {
       // identify → select and connect (retries included)
       mergeMap((s) => {
         meter?.sniffed(s.sniffMs);
-        return this.#dispatch(client, this.#identify(id, facts, s, log), s, log);
+        return this.#dispatch(client, this.#identify(id, facts, s, log), facts, s, log);
       }),
       // splice: from here bytes move socket to socket, outside RxJS
       map((dispatched) => this.#splice(client, dispatched, log)),
@@ -160,9 +166,10 @@ export class ConnectionPipeline {
   }
 
   /** Select and connect, trying other backends when a connect fails (retries + redispatch). */
-  async #dispatch(client: Socket, conn: ConnInfo, sniffed: Sniffed, log: ConnLog): Promise<Dispatched> {
+  async #dispatch(client: Socket, conn: ConnInfo, facts: ConnFacts, sniffed: Sniffed, log: ConnLog): Promise<Dispatched> {
     const { pool, strategies, config, stats, metrics } = this.#deps;
-    const tried = new Set<string>();
+    // A plain MQTT client cannot speak to a broker's WebSocket endpoint: those are never offered to it.
+    const tried = new Set<string>(sniffed.websocket === undefined ? this.#websocketOnly : undefined);
     const failures: string[] = [];
     for (let attempt = 0; attempt <= config.retries; attempt++) {
       if (client.destroyed) throw clientGone();
@@ -205,7 +212,34 @@ export class ConnectionPipeline {
         pool.connectionClosed(choice.backend);
         throw clientGone();
       }
-      return { conn, sniffed, backend: choice.backend, strategy: choice.strategy, remembered: choice.remembered, upstreamSocket, upstream, meter };
+      const opening = sniffed.websocket;
+      const path = choice.backend.websocketPath;
+      if (opening === undefined || path === undefined) {
+        return { conn, sniffed, backend: choice.backend, strategy: choice.strategy, remembered: choice.remembered, upstreamSocket, upstream, meter };
+      }
+      // Pass-through: the broker's own WebSocket handshake, before the client's frames are replayed.
+      let passThrough: Buffer;
+      try {
+        passThrough = await upgradeUpstream(upstream, choice.backend.id, forwardedRequest(opening, path, facts), opening, pool.connectTimeout(choice.backend, config.timeouts.connectMs));
+      } catch (err) {
+        upstream.destroy();
+        upstreamSocket.destroy();
+        pool.connectionClosed(choice.backend);
+        if (!(err instanceof UpstreamConnectError)) throw err;
+        meter?.connectFailed();
+        tried.add(choice.backend.id);
+        failures.push(err.message);
+        stats.inc('upstream_connect_failures');
+        log().warn({ backend: choice.backend.id, err: err.message, attempt }, 'backend connect failed, trying another');
+        continue;
+      }
+      if (client.destroyed) {
+        upstream.destroy();
+        upstreamSocket.destroy();
+        pool.connectionClosed(choice.backend);
+        throw clientGone();
+      }
+      return { conn, sniffed, backend: choice.backend, strategy: choice.strategy, remembered: choice.remembered, upstreamSocket, upstream, meter, passThrough };
     }
     const detail = failures.length > 0 ? failures.join('; ') : pool.available().length === 0 ? pool.explainEmpty() : 'the strategy chain chose none';
     throw new NoBackendError(detail, conn.protocolVersion);
@@ -232,15 +266,26 @@ export class ConnectionPipeline {
     stats.inc('connections_spliced');
     stats.inc('connections_active');
     d.meter?.opened(client);
-    d.upstream.write(d.sniffed.bytes);
-    // A WebSocket client is bridged: ws takes its socket over, MQTT bytes go to the broker's plain port.
     const opening = d.sniffed.websocket;
-    const clientSide = opening === undefined ? client : new WebSocketBridge(client, opening.rest);
+    let clientSide: Duplex = client;
+    if (opening === undefined) {
+      d.upstream.write(d.sniffed.bytes);
+    } else if (d.passThrough !== undefined) {
+      // Pass-through: the client's frames as they came, then bytes both ways untouched.
+      if (d.passThrough.length > 0) client.write(d.passThrough);
+      d.upstream.write(opening.frames);
+      if (opening.rest.length > 0) d.upstream.write(opening.rest);
+    } else {
+      // Bridge: the MQTT bytes to the broker's plain port; ws takes the client's socket over.
+      d.upstream.write(d.sniffed.bytes);
+      clientSide = new WebSocketBridge(client, opening.rest);
+    }
     // What the connection keeps until it closes: only what its close needs, so the sniffed bytes
     // (and the read buffer they may share) are not kept for hours.
     const facts = { conn, backend, strategy, remembered: d.remembered, sniffMs: Math.round(d.sniffed.sniffMs * 1000) / 1000, meter: d.meter };
     const spliced = new SplicedConnection(this.#deps, facts, client, log);
-    const reader = this.#readConnack ? new ConnackReader(conn.protocolVersion) : undefined;
+    // In pass-through the broker's bytes are WebSocket frames, not MQTT: no CONNACK is read there.
+    const reader = this.#readConnack && d.passThrough === undefined ? new ConnackReader(conn.protocolVersion) : undefined;
     const abort = splice(client, d.upstreamSocket, d.upstream, this.#sweeper, spliced, reader, clientSide);
     spliced.tracked(pool.track(backend, () => abort('backend_marked_down')));
     if (this.#deps.log.isLevelEnabled('debug')) log().debug({ backend: backend.id, strategy }, 'spliced');

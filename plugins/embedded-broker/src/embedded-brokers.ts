@@ -1,4 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 import { Aedes } from 'aedes';
 import mqemitter, { type MQEmitter } from 'mqemitter';
 import persistenceModule from 'aedes-persistence';
@@ -9,6 +10,10 @@ export interface EmbeddedBroker {
   readonly port: number;
   /** The aedes instance, for tests that want to look at connected clients. */
   readonly aedes: Aedes;
+  /** With `websocket: true`: the port of the broker's own WebSocket endpoint (path `/mqtt`). */
+  readonly wsPort?: number;
+  /** With `websocket: true`: its server, for tests that want to see the Upgrade requests ('connection', (ws, req)). */
+  readonly wss?: WebSocketServer;
   close(): Promise<void>;
 }
 
@@ -21,6 +26,11 @@ export interface EmbeddedOptions {
    * session, which is what tests of stickiness want to see.
    */
   readonly cluster?: boolean;
+  /**
+   * Also serve MQTT over WebSocket on a second free port (path `/mqtt`, subprotocols `mqtt` and
+   * `mqttv3.1`), like the seed's brokers on 8083: a backend for Tether's WebSocket pass-through.
+   */
+  readonly websocket?: boolean;
 }
 
 /**
@@ -36,7 +46,7 @@ export async function startEmbeddedBrokers(count: number, options: EmbeddedOptio
   };
   const brokers: EmbeddedBroker[] = [];
   try {
-    for (let i = 1; i <= count; i++) brokers.push(await startBroker(`embedded${i}`, host, shared && { mq: keepOpen(shared.mq), persistence: shared.persistence }));
+    for (let i = 1; i <= count; i++) brokers.push(await startBroker(`embedded${i}`, host, shared && { mq: keepOpen(shared.mq), persistence: shared.persistence }, options.websocket === true));
   } catch (err) {
     await Promise.all(brokers.map((b) => b.close()));
     throw err;
@@ -58,7 +68,7 @@ function keepOpen(mq: MQEmitter): MQEmitter {
   });
 }
 
-async function startBroker(id: string, host: string, shared: { mq: MQEmitter; persistence: unknown } | undefined): Promise<EmbeddedBroker> {
+async function startBroker(id: string, host: string, shared: { mq: MQEmitter; persistence: unknown } | undefined, websocket: boolean): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker({ id, ...(shared as object) });
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -71,16 +81,37 @@ async function startBroker(id: string, host: string, shared: { mq: MQEmitter; pe
     server.listen({ host, port: 0 }, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const wss = websocket ? await startWebSocketEndpoint(aedes, host) : undefined;
   let closing: Promise<void> | undefined;
   return {
     id,
     host,
     port,
     aedes,
+    ...(wss ? { wss, wsPort: (wss.address() as AddressInfo).port } : {}),
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
+        for (const client of wss?.clients ?? []) client.terminate();
+        wss?.close();
         server.close(() => aedes.close(() => resolve()));
       })),
   };
+}
+
+const SUBPROTOCOLS = ['mqtt', 'mqttv3.1'];
+
+/** MQTT over WebSocket on a free port, path /mqtt: each connection is a stream aedes reads like a socket. */
+async function startWebSocketEndpoint(aedes: Aedes, host: string): Promise<WebSocketServer> {
+  const wss = new WebSocketServer({ host, port: 0, path: '/mqtt', handleProtocols: (offered) => SUBPROTOCOLS.find((p) => offered.has(p)) ?? false });
+  await new Promise<void>((resolve, reject) => {
+    wss.once('error', reject);
+    wss.once('listening', () => resolve());
+  });
+  wss.on('connection', (ws, req) => {
+    const stream = createWebSocketStream(ws);
+    stream.on('error', () => stream.destroy());
+    aedes.handle(stream, req);
+  });
+  return wss;
 }
