@@ -78,12 +78,15 @@ describe('backends validation', () => {
     ['a bare IPv6 address', ['::1:1883'], /\[0\]\.address .*\[addr\]:port/],
     ['a number', [1883], /\[0\] must be "\[name=\]host:port" or an object/],
     ['an object without address', [{ name: 'a' }], /\[0\]\.address must be a "host:port" string/],
-    ['an object with an unknown key', [{ address: '127.0.0.1:1', port: 1 }], /\[0\] has unknown keys: port \(allowed: name, address, weight, state, sendProxy, maxconn, connectTimeout, check\)/],
+    ['an object with an unknown key', [{ address: '127.0.0.1:1', port: 1 }], /\[0\] has unknown keys: port \(allowed: name, address, weight, state, sendProxy, maxconn, connectTimeout, check, websocket\)/],
     ['weight 0', [{ address: '127.0.0.1:1', weight: 0 }], /\[0\]\.weight must be an integer from 1 to 256/],
     ['weight 257', [{ address: '127.0.0.1:1', weight: 257 }], /\[0\]\.weight must be an integer from 1 to 256/],
     ['a fractional weight', [{ address: '127.0.0.1:1', weight: 1.5 }], /\[0\]\.weight must be an integer from 1 to 256/],
     ['an empty name', [{ name: '', address: '127.0.0.1:1' }], /\[0\]\.name must be a non-empty string/],
     ['a non-list', 'nope', /backends: .*is not host:port/],
+    ['a websocket path without a slash', [{ address: '127.0.0.1:1', websocket: { path: 'mqtt' } }], /\[0\]\.websocket\.path must start with "\/"/],
+    ['a websocket backend with the mqtt check', [{ address: '127.0.0.1:1', websocket: {}, check: 'mqtt' }], /\[0\]\.check mqtt cannot check a WebSocket endpoint/],
+    ['an unknown websocket key', [{ address: '127.0.0.1:1', websocket: { url: 'x' } }], /\[0\]\.websocket has unknown keys: url \(allowed: path\)/],
   ])('rejects %s', (_name, backends, message) => {
     expect(errorFor({ backends })).toMatch(message);
   });
@@ -152,5 +155,17 @@ describe('limits that would stop all traffic', () => {
 
   it('still allows 0 for the idle timeouts, which turns them off', () => {
     expect(() => errorFor({ 'timeouts.client': 0 })).toThrow(/to be rejected/);
+  });
+});
+
+describe('WebSocket listeners', () => {
+  it.each([
+    ['a path without a slash', { path: 'mqtt' }, /\[0\]\.websocket\.path must start with "\/"/],
+    ['an empty subprotocol list', { protocols: [] }, /\[0\]\.websocket\.protocols must be a non-empty list/],
+    ['a header limit that is too small', { maxHeaderBytes: 10 }, /\[0\]\.websocket\.maxHeaderBytes must be a whole number from 512 to 65536/],
+    ['an unknown key', { origin: '*' }, /\[0\]\.websocket has unknown keys: origin/],
+    ['a string', '/mqtt', /\[0\]\.websocket must be true or a/],
+  ])('rejects %s', (_name, websocket, message) => {
+    expect(errorFor({ listeners: [{ name: 'ws', address: '127.0.0.1:0', websocket }] })).toMatch(message);
   });
 });
