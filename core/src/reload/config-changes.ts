@@ -33,6 +33,11 @@ export function diffConfig(old: TetherConfig, next: TetherConfig): ConfigDiff {
   // The token itself is never shown: only that it changed.
   if ((old.admin?.token?.reveal() ?? '') !== (next.admin?.token?.reveal() ?? '')) changes.push(`admin token ${next.admin?.token ? (old.admin?.token ? 'changed' : 'set') : 'removed'}`);
   compare('admin.hosts', old.admin?.hosts.join(', ') || 'none', next.admin?.hosts.join(', ') || 'none');
+  // A listener's WebSocket options apply to the connections it accepts after the reload.
+  for (const listener of next.listeners) {
+    const before = old.listeners.find((l) => l.name === listener.name);
+    if (before) compare(`listener ${listener.name} websocket`, before.websocket ? stableJson(before.websocket) : 'off', listener.websocket ? stableJson(listener.websocket) : 'off');
+  }
   compare('plugins', old.plugins.join(', ') || 'none', next.plugins.join(', ') || 'none');
   compare('metrics.listen', old.metrics.listen ? formatHostPort(old.metrics.listen) : 'off', next.metrics.listen ? formatHostPort(next.metrics.listen) : 'off');
   compare('metrics.enabled', String(old.metrics.enabled), String(next.metrics.enabled), needRestart);
