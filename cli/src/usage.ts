@@ -68,7 +68,7 @@ export const USAGE = `Usage: tether <command> [options]
 Commands:
   start              run the balancer (with no backends: two embedded brokers)
   validate -c FILE   check a configuration file and print the result
-  explain --hex HEX  show what Tether would do with one first packet (CONNECT)
+  explain --hex HEX  show what Tether would do with one first packet (CONNECT, or a WebSocket opening)
 ${TABLE_SUBCOMMANDS}
 ${BACKEND_SUBCOMMANDS}
   plugins            list the plugins found, their kind, version and options
@@ -128,10 +128,12 @@ ${CONFIG_OPTIONS}`,
   explain: `Usage: tether explain --hex HEX [--json] [options]
 
 Parses one first packet (the CONNECT a client sends, as hex) and shows its fields, the key and the
-backend the strategy chain would choose. Computed here from the configuration, or with --admin by
-a running balancer against its live table. Exit 0 for a valid CONNECT, 1 otherwise.
+backend the strategy chain would choose. The bytes of a WebSocket opening (the Upgrade request and
+the frames after it, as a browser sends them to a WebSocket listener) are read the same way, with
+the first WebSocket listener's path and subprotocols. Computed here from the configuration, or with
+--admin by a running balancer against its live table. Exit 0 for a valid CONNECT, 1 otherwise.
 
-  --hex HEX                  the packet, as hexadecimal
+  --hex HEX                  the packet or the opening, as hexadecimal
   --json                     print the result as JSON
   --token-file FILE          the admin token, with --admin (else TETHER_ADMIN_TOKEN)
 

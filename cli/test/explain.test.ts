@@ -24,6 +24,7 @@ interface Explained {
   keySource?: string | null;
   backend?: string | null;
   strategy?: string | null;
+  websocket?: { path: string; protocol: string; mode?: string };
 }
 
 const hexOf = (packet: Record<string, unknown>): string => mqttPacket.generate(packet as unknown as mqttPacket.Packet).toString('hex');
@@ -166,7 +167,7 @@ describe('tether explain: not a CONNECT', () => {
   it('without --hex: a usage error, exit 2', async () => {
     const r = await runTether(['explain']);
     expect(r.code).toBe(2);
-    expect(lines(r.stderr)).toEqual(['tether: explain needs --hex HEX (the first packet a client sends, as hex)']);
+    expect(lines(r.stderr)).toEqual(['tether: explain needs --hex HEX (the first packet a client sends, or a WebSocket opening: request and frames, as hex)']);
     expect(r.stdout).toBe('');
   }, T);
 });
@@ -216,5 +217,33 @@ describe('tether explain --admin: asks a running balancer, against its live stic
     const r = await runTether(['explain', '--hex', CONNECT_311, '--admin', dead]);
     expect(r.code).not.toBe(0);
     expect(lines(r.stderr)).toEqual([expect.stringMatching(new RegExp(`^tether: cannot reach the admin API at http://${dead.replace(/\./g, '\\.')}/explain \\(ECONNREFUSED\\)`))]);
+  }, T);
+});
+
+/** A WebSocket opening as a browser sends it: the Upgrade request, then the CONNECT in a masked binary frame. */
+function openingHex(connectHex: string, path = '/mqtt', protocol = 'mqtt'): string {
+  const request = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${protocol}\r\n\r\n`;
+  const payload = Buffer.from(connectHex, 'hex');
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const body = Buffer.from(payload.map((b, i) => b ^ mask[i & 3]!));
+  return Buffer.concat([Buffer.from(request, 'latin1'), Buffer.from([0x82, 0x80 | payload.length]), mask, body]).toString('hex');
+}
+
+describe('tether explain: WebSocket openings', () => {
+  it('reads the CONNECT inside the frames: fields, key, backend and bridge mode', async () => {
+    const { code, result } = await explainJson(['--hex', openingHex(CONNECT_311), ...BACKENDS]);
+    expect(code).toBe(0);
+    expect(result).toMatchObject({ valid: true, clientId: 'device-42', key: 'device-42', websocket: { path: '/mqtt', protocol: 'mqtt', mode: 'bridge' } });
+    expect(['a', 'b']).toContain(result.backend);
+    const text = await runTether(['explain', '--hex', openingHex(CONNECT_311), ...BACKENDS]);
+    expect(lines(text.stdout)[0]).toMatch(/^valid CONNECT in a WebSocket opening, \d+ bytes$/);
+    expect(lines(text.stdout)).toContain('  websocket      /mqtt, subprotocol mqtt, bridged to the broker\'s MQTT port');
+  }, T);
+
+  it('a refused opening says why, exit 1', async () => {
+    const { code, result } = await explainJson(['--hex', openingHex(CONNECT_311, '/mqtt', 'wamp'), ...BACKENDS]);
+    expect(code).toBe(1);
+    expect(result.valid).toBe(false);
+    expect(result.error).toMatch(/ws_bad_subprotocol/);
   }, T);
 });

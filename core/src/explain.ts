@@ -5,7 +5,9 @@ import { identify } from './pipeline/identify.ts';
 import type { StrategyChain } from './pipeline/strategy-chain.ts';
 import type { Extractor } from './plugin.ts';
 import type { Named } from './plugins/plugin-loader.ts';
-import { inspectConnect } from './sniff/connect-sniffer.ts';
+import { inspectConnect, type SniffResult } from './sniff/connect-sniffer.ts';
+import { OpeningReader } from './websocket/opening-reader.ts';
+import { WEBSOCKET_DEFAULTS, type WebSocketListenerOptions } from './websocket/websocket-handshake.ts';
 
 export interface ExplainResult {
   readonly valid: boolean;
@@ -23,6 +25,8 @@ export interface ExplainResult {
   readonly keySource?: string | null;
   readonly backend?: string | null;
   readonly strategy?: string | null;
+  /** For the bytes of a WebSocket opening: what the request asked for, and how the chosen backend would be reached. */
+  readonly websocket?: { readonly path: string; readonly protocol: string; readonly mode?: 'bridge' | 'pass-through' };
 }
 
 export interface ExplainDeps {
@@ -30,6 +34,8 @@ export interface ExplainDeps {
   readonly extractors: readonly Named<Extractor>[];
   readonly strategies: StrategyChain;
   readonly pool: BackendPool;
+  /** A WebSocket listener's options, to read an opening with (defaults: path /mqtt, mqtt and mqttv3.1). */
+  readonly websocket?: WebSocketListenerOptions | undefined;
 }
 
 const NOWHERE: Endpoints = { remoteAddress: '127.0.0.1', remotePort: 0, remoteFamily: 'IPv4', localAddress: '127.0.0.1', localPort: 0 };
@@ -39,7 +45,9 @@ const NOWHERE: Endpoints = { remoteAddress: '127.0.0.1', remotePort: 0, remoteFa
  * verdict, the CONNECT's fields, the key, and the backend the strategy chain picks right now.
  */
 export async function explain(bytes: Buffer, deps: ExplainDeps): Promise<ExplainResult> {
-  const result = inspectConnect(bytes, deps.maxBytes);
+  const opening = looksLikeHttp(bytes) ? readOpening(bytes, deps) : undefined;
+  if (opening !== undefined && 'error' in opening) return { valid: false, bytes: bytes.length, error: opening.error };
+  const result: SniffResult = opening?.sniffed ?? inspectConnect(bytes, deps.maxBytes);
   if (result.kind === 'need-more') {
     return { valid: false, bytes: bytes.length, error: `incomplete packet: ${bytes.length} bytes do not hold a whole CONNECT` };
   }
@@ -60,9 +68,38 @@ export async function explain(bytes: Buffer, deps: ExplainDeps): Promise<Explain
   };
   try {
     identify(conn, deps.extractors);
-    const choice = await deps.strategies.select(conn, deps.pool.available());
-    return { ...base, key: conn.key ?? null, keySource: conn.keySource ?? null, backend: choice?.backend.id ?? null, strategy: choice?.strategy ?? null };
+    // As in the pipeline: a plain MQTT client is never offered a broker's WebSocket endpoint.
+    const offered = opening ? deps.pool.available() : deps.pool.available().filter((b) => b.websocketPath === undefined);
+    const choice = await deps.strategies.select(conn, offered);
+    const websocket = opening && { ...opening.websocket, ...(choice ? { mode: choice.backend.websocketPath === undefined ? 'bridge' as const : 'pass-through' as const } : {}) };
+    return { ...base, key: conn.key ?? null, keySource: conn.keySource ?? null, backend: choice?.backend.id ?? null, strategy: choice?.strategy ?? null, ...(websocket ? { websocket } : {}) };
   } catch (err) {
     return { ...base, key: conn.key ?? null, error: describe(err) };
+  }
+}
+
+/** An HTTP request line starts with an upper-case method and a space; an MQTT CONNECT starts with 0x10. */
+function looksLikeHttp(bytes: Buffer): boolean {
+  return /^[A-Z]{3,7} /.test(bytes.toString('latin1', 0, 8));
+}
+
+/** The CONNECT inside a WebSocket opening (request and frames), read as the WebSocket listener reads it. */
+function readOpening(bytes: Buffer, deps: ExplainDeps): { sniffed: SniffResult; websocket: { path: string; protocol: string } } | { error: string } {
+  const reader = new OpeningReader(deps.websocket ?? WEBSOCKET_DEFAULTS, deps.maxBytes);
+  let result = reader.inspect(bytes);
+  if (result.kind === 'upgrade') result = reader.inspect(bytes);
+  switch (result.kind) {
+    case 'upgrade':
+    case 'need-more':
+      return { error: reader.upgraded ? `incomplete WebSocket opening: the frames in ${bytes.length} bytes do not hold a whole CONNECT` : `incomplete WebSocket opening: no complete request head in ${bytes.length} bytes` };
+    case 'reject':
+      return { error: `WebSocket opening refused (${result.error.reason}): ${result.error.message}` };
+    case 'done': {
+      const { opening } = result;
+      return {
+        sniffed: { kind: 'done', packet: opening.packet, length: opening.mqtt.length },
+        websocket: { path: opening.head.target.split('?', 1)[0]!, protocol: opening.upgrade.protocol },
+      };
+    }
   }
 }

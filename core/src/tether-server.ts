@@ -184,7 +184,9 @@ export class TetherServer {
 
   explain(bytes: Buffer): Promise<ExplainResult> {
     const { config, extractors, strategies } = this.#generation;
-    return explain(bytes, { maxBytes: config.sniff.maxBytes, extractors, strategies, pool: this.#deps.pool });
+    // An opening is read with the first WebSocket listener's options (its path, subprotocols).
+    const websocket = config.listeners.find((l) => l.websocket !== undefined)?.websocket;
+    return explain(bytes, { maxBytes: config.sniff.maxBytes, extractors, strategies, pool: this.#deps.pool, websocket });
   }
 
   /**

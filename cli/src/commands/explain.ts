@@ -17,7 +17,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
   if (!args) return;
   const { values } = args;
   const hex = typeof values.hex === 'string' ? values.hex.replace(/\s+/g, '') : undefined;
-  if (!hex) throw new UsageError('explain needs --hex HEX (the first packet a client sends, as hex)');
+  if (!hex) throw new UsageError('explain needs --hex HEX (the first packet a client sends, or a WebSocket opening: request and frames, as hex)');
   let result: ExplainResult;
   if (!/^([0-9a-fA-F]{2})*$/.test(hex)) {
     result = { valid: false, bytes: 0, error: '--hex is not an even-length hexadecimal string' };
@@ -46,6 +46,7 @@ function render(r: ExplainResult): string {
   if (r.protocolVersion === 5) rows.push(['session expiry', `${r.sessionExpiryInterval ?? 0}s`]);
   rows.push(['session', r.persistentSession ? 'persistent (moving it loses the session)' : 'none kept after disconnect']);
   rows.push(['key', r.key ? `${JSON.stringify(r.key)} (from ${r.keySource})` : '(keyless)']);
+  if (r.websocket) rows.push(['websocket', `${r.websocket.path}, subprotocol ${r.websocket.protocol}${r.websocket.mode ? `, ${r.websocket.mode === 'bridge' ? 'bridged to the broker\'s MQTT port' : 'passed through to the broker\'s WebSocket endpoint'}` : ''}`]);
   rows.push(['backend', r.backend ? `${r.backend} (chosen by ${r.strategy})` : `none${r.error ? `: ${r.error}` : ' (no backend configured or available)'}`]);
-  return `valid CONNECT, ${r.bytes} bytes\n${rows.map(([k, v]) => `  ${k.padEnd(15)}${v}`).join('\n')}\n`;
+  return `valid CONNECT${r.websocket ? ' in a WebSocket opening' : ''}, ${r.bytes} bytes\n${rows.map(([k, v]) => `  ${k.padEnd(15)}${v}`).join('\n')}\n`;
 }
