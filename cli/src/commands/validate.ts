@@ -19,7 +19,7 @@ export async function validate(argv: string[]): Promise<void> {
   const where = values.config ? String(values.config) : 'flags and environment';
   process.stdout.write(
     `${where}: configuration is valid\n` +
-      `  listen   ${config.listeners.map((l) => `${l.name === 'main' ? '' : `${l.name}=`}${formatHostPort(l.address)}${l.transports.length ? ` (${l.transports.map((t) => t.use).join(' → ')})` : ''}`).join(', ')}\n` +
+      `  listen   ${config.listeners.map((l) => `${l.name === 'main' ? '' : `${l.name}=`}${formatHostPort(l.address)}${l.transports.length || l.websocket ? ` (${[...l.transports.map((t) => t.use), ...(l.websocket ? [`websocket ${l.websocket.path}`] : [])].join(' → ')})` : ''}`).join(', ')}\n` +
       `  admin    ${adminLine(config)}\n` +
       `  backends ${config.backends.length ? config.backends.map((b) => `${b.id}=${formatHostPort(b)}${b.sendProxy !== 'none' ? ` (proxy ${b.sendProxy})` : ''}`).join(', ') : `none (${config.embedded.brokers} embedded brokers)`}\n` +
       `  key      ${chainLine(config.key)}\n` +
