@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { alive } from '../../cli/test/helpers/cli.ts';
 import { hasBinary } from '../../test/harness/binaries.ts';
 import {
-  haproxyInstalled, loopbackAddress, METRICS, resolveOptions, runNetworkBench, SCENARIOS, typeScriptNode, type NetworkBenchResult,
+  haproxyInstalled, loopbackAddress, METRICS, resolveOptions, runNetworkBench, DEFAULT_SCENARIOS, typeScriptNode, type NetworkBenchResult,
 } from '../src/network/index.ts';
 import { processTree, rssKiB, treeRssKiB } from '../src/network/proc-stat.ts';
 import { tetherTargets } from '../src/network/targets.ts';
@@ -55,7 +55,7 @@ describe('tether bench network', () => {
     expect(result.targets.map((t) => t.name)).toEqual(targets);
     expect(result.errors).toEqual({});
     for (const target of targets) {
-      for (const scenario of SCENARIOS) {
+      for (const scenario of DEFAULT_SCENARIOS) {
         const metrics = result.summary[target]?.[scenario];
         expect(metrics, `${target} ${scenario}`).toBeDefined();
         for (const def of METRICS.filter((m) => m.scenario === scenario)) {
@@ -114,6 +114,24 @@ describe('tether bench network', () => {
     expect(stickiness('tether:random')).toBeLessThan(0.8);
     expect(stickiness('tether:random')).toBeGreaterThan(0.1);
     expect(result.processes.map((p) => p.role).sort()).toEqual(['embedded', 'loadgen', 'tether:random', 'tether:sticky']);
+    for (const { role, pid } of result.processes) expect(alive(pid), `${role} (pid ${pid}) still running`).toBe(false);
+  }, 60_000);
+
+  it('WebSocket scenarios: a connect storm and ping-pong through Tether\'s WebSocket listener, bridged; no figures for the direct baseline', async () => {
+    const result = await runNetworkBench({
+      tetherCommand: [...typeScriptNode(), TETHER_MAIN],
+      backend: { kind: 'embedded', count: 2 },
+      baselines: ['direct'],
+      scenarios: ['ws-connect', 'ws-pingpong'],
+      rounds: 1,
+      connections: 80,
+      concurrency: 4,
+      durationMs: 200,
+    });
+    expect(result.errors).toEqual({});
+    const tether = result.summary.tether!;
+    for (const def of METRICS.filter((m) => m.scenario.startsWith('ws-'))) expect(tether[def.scenario]?.[def.key]?.median, def.key).toBeGreaterThan(0);
+    expect(result.summary.direct?.['ws-connect']?.rate).toBeUndefined();
     for (const { role, pid } of result.processes) expect(alive(pid), `${role} (pid ${pid}) still running`).toBe(false);
   }, 60_000);
 

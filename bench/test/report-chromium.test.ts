@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { hasBinary } from '../../test/harness/binaries.ts';
 import { runChromium, type ChromiumRun } from '../../test/harness/chromium.ts';
 import { loadScenario } from '../src/load-scenario.ts';
-import { METRICS, SCENARIOS, typeScriptNode, type NetworkBenchResult, type RoundResult } from '../src/network/index.ts';
+import { METRICS, DEFAULT_SCENARIOS as SCENARIOS, typeScriptNode, type NetworkBenchResult, type RoundResult } from '../src/network/index.ts';
 import { renderNetworkHtml } from '../src/network/report-html.ts';
 import type { Scenario } from '../src/network/metrics.ts';
 import type { ScenarioResult } from '../src/network/scenarios.ts';

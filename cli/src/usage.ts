@@ -279,8 +279,9 @@ are medians over rounds with min-max, and ratios to the baselines.
 Scenarios: connect (connect storm: TCP connect + CONNECT + CONNACK + DISCONNECT), reconnect
 (persistent clients reconnect once each; stickiness from CONNACK's session-present flag), idle
 (hold K connections: balancer RSS per connection), pingpong (PINGREQ/PINGRESP round trips),
-publish (QoS 0 and QoS 1 messages/s). Every phase also reports the balancer's CPU time per
-operation.
+publish (QoS 0 and QoS 1 messages/s); by name only, ws-connect and ws-pingpong (the same storm and
+round trips over WebSocket through Tether's WebSocket listener, bridged; no baseline has one).
+Every phase also reports the balancer's CPU time per operation.
 
   -c, --config FILE      a Tether configuration to measure; repeat to measure several in turn
                          (its backends and listener are replaced by the benchmark's)
@@ -289,7 +290,8 @@ operation.
                          HOST:PORT of a running broker on this machine (repeat for each)
   --backend-count N      backends for responder and embedded    (default ${d.backendCount})
   --rounds N             rounds                                  (default ${d.rounds})
-  --scenarios a,b        among ${d.scenarios.join(',')}   (default all)
+  --scenarios a,b        among ${d.scenarios.join(',')}
+                         (default all but the ws- ones)
   --connections N        clients of the connect and reconnect storms (default ${d.connections})
   --clients K            connections of the idle hold, at most ${d.idleLimit.toLocaleString('en-US')} (default ${d.idleConnections})
   --concurrency C        clients at a time in the storms; connections of ping-pong and publish

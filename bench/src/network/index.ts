@@ -7,7 +7,7 @@ export type { NetworkBenchResult, RoundResult } from './run.ts';
 export { resolveOptions, DEFAULTS, LIMITS, BASELINES } from './options.ts';
 export type { NetworkBenchOptions, Baseline } from './options.ts';
 export type { BackendSpec } from './backends.ts';
-export { SCENARIOS, METRICS } from './metrics.ts';
+export { DEFAULT_SCENARIOS, SCENARIOS, METRICS } from './metrics.ts';
 export type { Scenario, MetricDef } from './metrics.ts';
 export { renderNetworkText } from './report-text.ts';
 export { renderNetworkHtml } from './report-html.ts';

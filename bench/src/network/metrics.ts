@@ -1,6 +1,12 @@
 /** The scenarios of `tether bench network`, in the order they run. */
-export const SCENARIOS = ['connect', 'reconnect', 'idle', 'pingpong', 'publish'] as const;
+export const SCENARIOS = ['connect', 'reconnect', 'idle', 'pingpong', 'publish', 'ws-connect', 'ws-pingpong'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
+/**
+ * What runs without --scenarios. The WebSocket ones (connect storm and ping-pong through Tether's
+ * WebSocket listener, bridged to the same backends; no figure for the baselines, which have no
+ * WebSocket side) are asked for by name: `--scenarios connect,pingpong,ws-connect,ws-pingpong`.
+ */
+export const DEFAULT_SCENARIOS: readonly Scenario[] = ['connect', 'reconnect', 'idle', 'pingpong', 'publish'];
 
 export interface MetricDef {
   readonly scenario: Scenario;
@@ -36,6 +42,14 @@ export const METRICS: readonly MetricDef[] = [
   { scenario: 'publish', key: 'qos0CpuUs', label: 'CPU per QoS 0 message', unit: 'µs', better: 'lower', ofBalancer: true },
   { scenario: 'publish', key: 'qos1Rate', label: 'QoS 1 messages/s', unit: '/s', better: 'higher' },
   { scenario: 'publish', key: 'qos1CpuUs', label: 'CPU per QoS 1 message', unit: 'µs', better: 'lower', ofBalancer: true },
+  { scenario: 'ws-connect', key: 'rate', label: 'WebSocket connections/s', unit: '/s', better: 'higher' },
+  { scenario: 'ws-connect', key: 'p50Ms', label: 'WebSocket connect p50', unit: 'ms', better: 'lower' },
+  { scenario: 'ws-connect', key: 'p99Ms', label: 'WebSocket connect p99', unit: 'ms', better: 'lower' },
+  { scenario: 'ws-connect', key: 'cpuUs', label: 'CPU per WebSocket connection', unit: 'µs', better: 'lower', ofBalancer: true },
+  { scenario: 'ws-pingpong', key: 'rate', label: 'WebSocket round trips/s', unit: '/s', better: 'higher' },
+  { scenario: 'ws-pingpong', key: 'p50Us', label: 'WebSocket round trip p50', unit: 'µs', better: 'lower' },
+  { scenario: 'ws-pingpong', key: 'p99Us', label: 'WebSocket round trip p99', unit: 'µs', better: 'lower' },
+  { scenario: 'ws-pingpong', key: 'cpuUs', label: 'CPU per WebSocket round trip', unit: 'µs', better: 'lower', ofBalancer: true },
 ];
 
 export function metricsOf(scenario: Scenario): readonly MetricDef[] {

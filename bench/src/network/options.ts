@@ -1,5 +1,5 @@
 import type { BackendSpec } from './backends.ts';
-import { SCENARIOS, type Scenario } from './metrics.ts';
+import { DEFAULT_SCENARIOS, SCENARIOS, type Scenario } from './metrics.ts';
 
 export const BASELINES = ['direct', 'haproxy', 'node'] as const;
 export type Baseline = (typeof BASELINES)[number];
@@ -84,7 +84,7 @@ export function resolveOptions(options: NetworkBenchOptions): ResolvedOptions {
     tetherCommand: options.tetherCommand,
     backend: options.backend ?? DEFAULTS.backend,
     rounds: options.rounds ?? DEFAULTS.rounds,
-    scenarios: options.scenarios ?? SCENARIOS,
+    scenarios: options.scenarios ?? DEFAULT_SCENARIOS,
     connections: options.connections ?? DEFAULTS.connections,
     idleConnections: options.idleConnections ?? DEFAULTS.idleConnections,
     concurrency: options.concurrency ?? DEFAULTS.concurrency,

@@ -40,7 +40,17 @@ export async function runScenario(scenario: Scenario, ctx: Context): Promise<Sce
   const { lg, target, options, idPrefix } = ctx;
   const watch = watched(ctx);
   const common = { endpoints: target.endpoints, watch, idPrefix };
+  const ws = { ...common, endpoints: target.wsEndpoints ?? [] };
+  if (scenario.startsWith('ws-') && ws.endpoints.length === 0) return noWebSocket();
   switch (scenario) {
+    case 'ws-connect': {
+      const r = await lg.run({ kind: 'connect', ...ws, idPrefix: `${idPrefix}wc`, count: options.connections, concurrency: options.concurrency, clean: true, subscribe: false, limitMs: countLimit(options.connections) });
+      return result(ctx, [r], { rate: rate(r), p50Ms: r.latencyMs.p50, p99Ms: r.latencyMs.p99, cpuUs: perOp(r, ctx) });
+    }
+    case 'ws-pingpong': {
+      const r = await lg.run({ kind: 'pingpong', ...ws, idPrefix: `${idPrefix}wg`, clients: options.concurrency, durationMs: options.durationMs, limitMs: durationLimit(options.durationMs) });
+      return result(ctx, [r], { rate: rate(r), p50Us: r.latencyUs.p50, p99Us: r.latencyUs.p99, cpuUs: perOp(r, ctx) });
+    }
     case 'connect': {
       const r = await lg.run({ kind: 'connect', ...common, idPrefix: `${idPrefix}c`, count: options.connections, concurrency: options.concurrency, clean: true, subscribe: false, limitMs: countLimit(options.connections) });
       return result(ctx, [r], { rate: rate(r), p50Ms: r.latencyMs.p50, p99Ms: r.latencyMs.p99, cpuUs: perOp(r, ctx) });
@@ -91,6 +101,11 @@ export async function warmUp(ctx: Context): Promise<void> {
   await lg.run({ kind: 'connect', ...common, count, concurrency: options.concurrency, clean: true, subscribe: false, limitMs: countLimit(count) });
   // Only the paths the selected scenarios take: a QoS 0 flood warms nothing a storm uses.
   if (options.scenarios.includes('pingpong')) await lg.run({ kind: 'pingpong', ...common, clients: options.concurrency, durationMs, limitMs: durationLimit(durationMs) });
+  const wsEndpoints = target.wsEndpoints ?? [];
+  if (wsEndpoints.length > 0 && options.scenarios.some((s) => s.startsWith('ws-'))) {
+    await lg.run({ kind: 'connect', ...common, endpoints: wsEndpoints, count, concurrency: options.concurrency, clean: true, subscribe: false, limitMs: countLimit(count) });
+    if (options.scenarios.includes('ws-pingpong')) await lg.run({ kind: 'pingpong', ...common, endpoints: wsEndpoints, clients: options.concurrency, durationMs, limitMs: durationLimit(durationMs) });
+  }
   if (options.scenarios.includes('publish')) {
     for (const qos of [0, 1] as const) {
       await lg.run({ kind: 'publish', ...common, clients: options.concurrency, durationMs, qos, window: options.qos1Window, payloadBytes: options.payloadBytes, limitMs: durationLimit(durationMs) });
@@ -100,6 +115,11 @@ export async function warmUp(ctx: Context): Promise<void> {
 
 const WARM_UP_CONNECTIONS = 500;
 const WARM_UP_MS = 300;
+
+/** A WebSocket scenario against a target without a WebSocket side (the baselines): no figures. */
+function noWebSocket(): ScenarioResult {
+  return { metrics: {}, errors: 0, busy: { balancer: null, balancerUser: null, backends: null, loadgen: 0 } };
+}
 
 /** The PIDs whose CPU is read: the balancer first (if any), then the backends we started. */
 function watched(ctx: Context): number[] {

@@ -19,6 +19,8 @@ export type TargetSpec =
 export interface RunningTarget {
   readonly spec: TargetSpec;
   readonly endpoints: readonly Endpoint[];
+  /** Where the same balancer takes MQTT over WebSocket (Tether's WebSocket listener, bridged); none for the baselines. */
+  readonly wsEndpoints?: readonly Endpoint[];
   /** The balancer process, measured for CPU and RSS; none for direct. */
   readonly pid: number | undefined;
   stop(): Promise<void>;
@@ -106,10 +108,12 @@ async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: 
   // its admin API only once every worker does, so that port says when the whole balancer is up.
   const workers = spec.workers ?? 1;
   const adminPort = workers > 1 ? await freePort() : undefined;
+  const wsPort = await freePort();
   const args = [
     ...prefix, 'start',
     ...(spec.configFile ? ['-c', spec.configFile] : []),
     '--listen', `127.0.0.1:${port}`,
+    '--ws-listen', `127.0.0.1:${wsPort}`,
     ...backends.addresses.flatMap((b) => ['--backend', `${b.name}=${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`]),
     '--log-level', logLevel,
     ...(spec.store === 'redis' ? ['--redis', requireRedis(redisUrl, spec.name)] : []),
@@ -122,7 +126,7 @@ async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: 
     await child.stop();
     throw new Error(`${spec.name} opened its admin API but does not listen on port ${port}:\n${child.tail()}`);
   }
-  return { spec, endpoints: [{ host: '127.0.0.1', port }], pid: child.pid, stop: () => child.stop() };
+  return { spec, endpoints: [{ host: '127.0.0.1', port }], wsEndpoints: [{ host: '127.0.0.1', port: wsPort, websocket: '/mqtt' }], pid: child.pid, stop: () => child.stop() };
 }
 
 function requireRedis(url: string | undefined, name: string): string {

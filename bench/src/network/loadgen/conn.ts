@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { FrameReader, type FrameHandler } from '../mqtt-frames.ts';
 import { DISCONNECT } from './packets.ts';
 import type { Endpoint } from './protocol.ts';
+import { WsClientCodec } from './ws-client-codec.ts';
 
 /** How long a client waits for the server to close after DISCONNECT before closing itself. */
 const CLOSE_WAIT_MS = 2_000;
@@ -25,8 +26,12 @@ export class BenchConn {
   error: Error | undefined;
   onFrame: FrameHandler | undefined;
   #waiter: Waiter | undefined;
+  /** Over WebSocket: the codec, and what was sent before the 101 (a client waits for it). */
+  readonly #ws: WsClientCodec | undefined;
+  #queued: Buffer[] = [];
 
-  constructor(host: string, port: number) {
+  constructor(endpoint: Endpoint) {
+    const { host, port } = endpoint;
     this.socket = connect({ host, port, noDelay: true });
     const reader = new FrameReader((type, flags, body) => {
       const waiter = this.#waiter;
@@ -35,9 +40,15 @@ export class BenchConn {
         waiter.resolve(Buffer.from(body));
       } else this.onFrame?.(type, flags, body);
     });
+    const ws = endpoint.websocket === undefined ? undefined : new WsClientCodec((payload) => reader.push(payload), (bytes) => this.socket.write(bytes));
+    this.#ws = ws;
+    if (ws) this.socket.write(WsClientCodec.request(host, port, endpoint.websocket!));
     this.socket.on('data', (chunk: Buffer) => {
       try {
-        reader.push(chunk);
+        if (ws === undefined) return reader.push(chunk);
+        const before = ws.upgraded;
+        ws.push(chunk);
+        if (!before && ws.upgraded) for (const bytes of this.#queued.splice(0)) this.socket.write(WsClientCodec.frame(bytes));
       } catch (err) {
         this.error ??= err as Error;
         this.socket.destroy();
@@ -57,7 +68,11 @@ export class BenchConn {
 
   /** Writes `bytes` (queued by Node until the TCP connection is up). */
   send(bytes: Buffer): boolean {
-    return this.socket.write(bytes);
+    const ws = this.#ws;
+    if (ws === undefined) return this.socket.write(bytes);
+    if (ws.upgraded) return this.socket.write(WsClientCodec.frame(bytes));
+    this.#queued.push(bytes);
+    return true;
   }
 
   /** The body of the next packet of `type` (a copy); rejects if the connection closes first. */
@@ -74,7 +89,7 @@ export class BenchConn {
    */
   async disconnect(): Promise<void> {
     if (this.isClosed) return;
-    this.socket.write(DISCONNECT);
+    this.send(DISCONNECT);
     const timer = setTimeout(() => this.socket.destroy(), CLOSE_WAIT_MS);
     await this.closed;
     clearTimeout(timer);
@@ -105,7 +120,7 @@ export class Tracker {
   }
 
   open(endpoint: Endpoint): BenchConn {
-    const conn = new BenchConn(endpoint.host, endpoint.port);
+    const conn = new BenchConn(endpoint);
     this.#live.add(conn);
     void conn.closed.then(() => this.#live.delete(conn));
     return conn;

@@ -10,6 +10,8 @@ import type { LatencySummary } from '../stats.ts';
 export interface Endpoint {
   readonly host: string;
   readonly port: number;
+  /** MQTT over WebSocket on this path (ws://host:port/path) instead of plain MQTT. */
+  readonly websocket?: string;
 }
 
 interface Common {
