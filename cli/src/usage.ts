@@ -280,7 +280,9 @@ Scenarios: connect (connect storm: TCP connect + CONNECT + CONNACK + DISCONNECT)
 (persistent clients reconnect once each; stickiness from CONNACK's session-present flag), idle
 (hold K connections: balancer RSS per connection), pingpong (PINGREQ/PINGRESP round trips),
 publish (QoS 0 and QoS 1 messages/s); by name only, ws-connect and ws-pingpong (the same storm and
-round trips over WebSocket through Tether's WebSocket listener, bridged; no baseline has one).
+round trips over WebSocket through Tether's WebSocket listener, bridged; with --backend embedded
+also a tether:ws-pass target passing through to the brokers' own WebSocket endpoints; no baseline
+has a WebSocket side).
 Every phase also reports the balancer's CPU time per operation.
 
   -c, --config FILE      a Tether configuration to measure; repeat to measure several in turn

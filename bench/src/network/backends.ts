@@ -15,6 +15,8 @@ export interface BackendAddress extends Endpoint {
 export interface Backends {
   readonly spec: BackendSpec;
   readonly addresses: readonly BackendAddress[];
+  /** The same brokers' own WebSocket endpoints (path /mqtt), when they have one (embedded). */
+  readonly wsAddresses?: readonly BackendAddress[];
   /** The processes serving them, when we started them (their CPU time is reported too). */
   readonly pids: readonly number[];
 }
@@ -36,15 +38,16 @@ export async function startBackends(spec: BackendSpec, registry: ChildRegistry):
   }
   const [node, ...flags] = typeScriptNode();
   const child: ManagedChild = registry.spawn({ role: spec.kind, command: node!, args: [...flags, ENTRY[spec.kind], String(spec.count)] });
-  const ports = await child.waitForLine((line) => {
+  const { ports, wsPorts } = await child.waitForLine((line) => {
     try {
-      const parsed = JSON.parse(line) as { ports?: unknown };
-      return Array.isArray(parsed.ports) ? (parsed.ports as number[]) : undefined;
+      const parsed = JSON.parse(line) as { ports?: unknown; wsPorts?: unknown };
+      return Array.isArray(parsed.ports) ? { ports: parsed.ports as number[], wsPorts: Array.isArray(parsed.wsPorts) ? (parsed.wsPorts as number[]) : undefined } : undefined;
     } catch {
       return undefined;
     }
   }, START_TIMEOUT_MS, 'its listening ports');
-  return { spec, addresses: ports.map((port, i) => ({ name: `${spec.kind}${i + 1}`, host: '127.0.0.1', port })), pids: [child.pid] };
+  const named = (list: readonly number[]): BackendAddress[] => list.map((port, i) => ({ name: `${spec.kind}${i + 1}`, host: '127.0.0.1', port }));
+  return { spec, addresses: named(ports), ...(wsPorts ? { wsAddresses: named(wsPorts) } : {}), pids: [child.pid] };
 }
 
 export function describeBackends(backends: Backends): string {

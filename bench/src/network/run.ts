@@ -57,8 +57,11 @@ export async function runNetworkBench(input: NetworkBenchOptions): Promise<Netwo
   const notes: string[] = [];
   const baselines = chooseBaselines(options, notes);
   if (options.redis && !redisInstalled()) throw new Error('--redis needs redis-server installed (apt-get install redis-server)');
+  // WebSocket scenarios over brokers with their own WebSocket endpoints: pass-through beside the bridge.
+  const passThrough = options.scenarios.some((s) => s.startsWith('ws-')) && options.backend.kind === 'embedded';
   const targets: TargetSpec[] = [
     ...tetherTargets(options.configs, options.workers, options.metrics, options.redis ? ['memory', 'redis'] : ['memory']),
+    ...(passThrough ? [{ kind: 'tether', name: 'tether:ws-pass', passThrough: true } as TargetSpec] : []),
     ...baselines.map((b) => ({ kind: b, name: b }) as TargetSpec),
   ];
   noteCoarseReadings(options, notes);

@@ -42,6 +42,8 @@ export async function runScenario(scenario: Scenario, ctx: Context): Promise<Sce
   const common = { endpoints: target.endpoints, watch, idPrefix };
   const ws = { ...common, endpoints: target.wsEndpoints ?? [] };
   if (scenario.startsWith('ws-') && ws.endpoints.length === 0) return noWebSocket();
+  // The pass-through target's backends are WebSocket endpoints: plain MQTT clients have none.
+  if (!scenario.startsWith('ws-') && passesThrough(target)) return noWebSocket();
   switch (scenario) {
     case 'ws-connect': {
       const r = await lg.run({ kind: 'connect', ...ws, idPrefix: `${idPrefix}wc`, count: options.connections, concurrency: options.concurrency, clean: true, subscribe: false, limitMs: countLimit(options.connections) });
@@ -98,6 +100,10 @@ export async function warmUp(ctx: Context): Promise<void> {
   const common = { endpoints: target.endpoints, watch: [], idPrefix: `${idPrefix}w` };
   const count = Math.min(options.connections, WARM_UP_CONNECTIONS);
   const durationMs = Math.min(options.durationMs, WARM_UP_MS);
+  if (passesThrough(target)) {
+    await lg.run({ kind: 'connect', ...common, endpoints: target.wsEndpoints ?? [], count, concurrency: options.concurrency, clean: true, subscribe: false, limitMs: countLimit(count) });
+    return;
+  }
   await lg.run({ kind: 'connect', ...common, count, concurrency: options.concurrency, clean: true, subscribe: false, limitMs: countLimit(count) });
   // Only the paths the selected scenarios take: a QoS 0 flood warms nothing a storm uses.
   if (options.scenarios.includes('pingpong')) await lg.run({ kind: 'pingpong', ...common, clients: options.concurrency, durationMs, limitMs: durationLimit(durationMs) });
@@ -116,7 +122,11 @@ export async function warmUp(ctx: Context): Promise<void> {
 const WARM_UP_CONNECTIONS = 500;
 const WARM_UP_MS = 300;
 
-/** A WebSocket scenario against a target without a WebSocket side (the baselines): no figures. */
+function passesThrough(target: RunningTarget): boolean {
+  return target.spec.kind === 'tether' && target.spec.passThrough === true;
+}
+
+/** A scenario the target cannot run (WebSocket on a baseline, plain MQTT on the pass-through target): no figures. */
 function noWebSocket(): ScenarioResult {
   return { metrics: {}, errors: 0, busy: { balancer: null, balancerUser: null, backends: null, loadgen: 0 } };
 }

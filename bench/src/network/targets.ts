@@ -11,7 +11,11 @@ import type { Endpoint } from './loadgen/protocol.ts';
 
 /** What the clients connect to: a Tether (default config or a given file), or a baseline. */
 export type TargetSpec =
-  | { readonly kind: 'tether'; readonly name: string; readonly configFile?: string; readonly workers?: number; readonly metrics?: false; readonly store?: 'redis' }
+  | {
+      readonly kind: 'tether'; readonly name: string; readonly configFile?: string; readonly workers?: number; readonly metrics?: false; readonly store?: 'redis';
+      /** WebSocket pass-through: the backends are the brokers' own WebSocket endpoints (only the ws- scenarios can run). */
+      readonly passThrough?: true;
+    }
   | { readonly kind: 'direct'; readonly name: 'direct' }
   | { readonly kind: 'haproxy'; readonly name: 'haproxy' }
   | { readonly kind: 'node'; readonly name: 'node' };
@@ -109,24 +113,43 @@ async function startTether(spec: Extract<TargetSpec, { kind: 'tether' }>, port: 
   const workers = spec.workers ?? 1;
   const adminPort = workers > 1 ? await freePort() : undefined;
   const wsPort = await freePort();
+  // Pass-through backends are objects (`websocket: { path }`), which only a file can say.
+  const passThrough = spec.passThrough ? passThroughConfig(backends) : undefined;
   const args = [
     ...prefix, 'start',
     ...(spec.configFile ? ['-c', spec.configFile] : []),
+    ...(passThrough ? ['-c', passThrough.file] : []),
     '--listen', `127.0.0.1:${port}`,
     '--ws-listen', `127.0.0.1:${wsPort}`,
-    ...backends.addresses.flatMap((b) => ['--backend', `${b.name}=${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`]),
+    ...(passThrough ? [] : backends.addresses.flatMap((b) => ['--backend', `${b.name}=${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`])),
     '--log-level', logLevel,
     ...(spec.store === 'redis' ? ['--redis', requireRedis(redisUrl, spec.name)] : []),
     ...(workers > 1 ? ['--workers', String(workers), '--admin', `127.0.0.1:${adminPort}`] : []),
   ];
   // Metrics off through the environment, so that a config file given with -c keeps its say on the rest.
   const child = registry.spawn({ role: spec.name, command, args, ...(spec.metrics === false ? { env: { TETHER_METRICS_ENABLED: 'false' } } : {}) });
-  await waitListening(child, adminPort ?? port);
+  await waitListening(child, adminPort ?? port).catch((err: unknown) => {
+    passThrough?.remove();
+    throw err;
+  });
   if (adminPort !== undefined && !isListening(port)) {
     await child.stop();
     throw new Error(`${spec.name} opened its admin API but does not listen on port ${port}:\n${child.tail()}`);
   }
-  return { spec, endpoints: [{ host: '127.0.0.1', port }], wsEndpoints: [{ host: '127.0.0.1', port: wsPort, websocket: '/mqtt' }], pid: child.pid, stop: () => child.stop() };
+  const stop = async (): Promise<void> => {
+    await child.stop();
+    passThrough?.remove();
+  };
+  return { spec, endpoints: [{ host: '127.0.0.1', port }], wsEndpoints: [{ host: '127.0.0.1', port: wsPort, websocket: '/mqtt' }], pid: child.pid, stop };
+}
+
+/** A temporary configuration file naming the brokers' WebSocket endpoints as pass-through backends. */
+function passThroughConfig(backends: Backends): { file: string; remove: () => void } {
+  if (!backends.wsAddresses) throw new Error('the WebSocket pass-through target needs brokers with WebSocket endpoints (--backend embedded)');
+  const dir = mkdtempSync(join(tmpdir(), 'tether-bench-ws-'));
+  const file = join(dir, 'pass-through.json');
+  writeFileSync(file, JSON.stringify({ backends: backends.wsAddresses.map((b) => ({ name: b.name, address: `${b.host}:${b.port}`, websocket: { path: '/mqtt' } })) }));
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 function requireRedis(url: string | undefined, name: string): string {
