@@ -4,7 +4,7 @@ export type {
   StatsScope, Strategy, StrategyPlugin, TableEntry, TableQuery, TableView, TetherPlugin,
 } from './plugin.ts';
 export {
-  TetherError, ConnectionError, ConfigError, PluginError, PluginHookError, SniffTimeoutError, SniffTooLargeError,
+  TetherError, ConnectionError, ConfigError, PluginError, PluginHookError, SniffTimeoutError, SniffTooLargeError, WebSocketRejectError,
   SniffInvalidError, ClientClosedError, NoBackendError, UpstreamConnectError, ListenError, ClusterError,
 } from './errors.ts';
 export { loadConfig } from './config/load-config.ts';
@@ -25,6 +25,8 @@ export { probe } from './backend/health-probe.ts';
 export { PluginRegistry } from './plugins/plugin-registry.ts';
 export { importPluginModule, validateOptions } from './plugins/plugin-loader.ts';
 export { inspectConnect } from './sniff/connect-sniffer.ts';
+export { OpeningReader, type Opening, type OpeningResult } from './websocket/opening-reader.ts';
+export { WEBSOCKET_DEFAULTS, type WebSocketListenerOptions } from './websocket/websocket-handshake.ts';
 export type { SniffResult } from './sniff/connect-sniffer.ts';
 export { isPersistent } from './pipeline/conn-info.ts';
 export { serverUnavailableConnack } from './mqtt/connack.ts';
