@@ -154,7 +154,8 @@ describe.skipIf(missing !== '')(`tether start --tls-listen${missing}`, { timeout
     expect(ok.stdout).toMatch(/listen {3}127\.0\.0\.1:1883, tls=127\.0\.0\.1:8883 \(tls\)/);
     const cases: [string[], string][] = [
       [['--tls-listen', '127.0.0.1:8883'], 'tether: --tls-listen needs --tls-cert FILE and --tls-key FILE'],
-      [['--tls-cert', suite.pki.alpha.cert], 'tether: --tls-cert needs --tls-listen HOST:PORT'],
+      [['--tls-cert', suite.pki.alpha.cert], 'tether: --tls-cert needs --tls-listen HOST:PORT or --wss-listen HOST:PORT'],
+      [['--wss-listen', '127.0.0.1:8084'], 'tether: --wss-listen needs --tls-cert FILE and --tls-key FILE'],
       [['--tls-listen', '127.0.0.1:8883', '--tls-cert', suite.pki.alpha.cert, '--tls-key', suite.pki.alpha.key, '--tls-verify', 'optional'], 'tether: --tls-verify optional needs --tls-ca FILE, the CA that client certificates must chain to'],
       [['--tls-listen', '127.0.0.1:8883', '--tls-cert', suite.pki.alpha.cert, '--tls-key', suite.pki.alpha.key, '--tls-verify', 'sometimes'], 'tether: --tls-verify must be one of none, optional, required; got "sometimes"'],
     ];
