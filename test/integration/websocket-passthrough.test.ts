@@ -97,6 +97,8 @@ describe('MQTT over WebSocket passed through to the brokers\' WebSocket endpoint
     const err = await withTimeout(new Promise<Error & { code?: number }>((resolve) => client.once('error', resolve)), 10_000, 'CONNACK refusal');
     client.end(true);
     expect(err.code).toBe(3);
+    const line = await waitFor(() => balancer.logs.find((l) => l.msg === 'connection rejected' && l.reason === 'no_backend'), { what: 'the refusal in the log' });
+    expect(String(line.err)).toMatch(/all WebSocket endpoints \(pass-through\), which plain MQTT clients cannot use/);
   });
 
   it('a broker that refuses the upgrade is a failed connect: the client goes to another backend', async () => {

@@ -17,6 +17,7 @@ import { CLOSE, closeFrame, OPCODE, serverFrame } from '../websocket/websocket-f
 import { WebSocketBridge } from '../websocket/websocket-bridge.ts';
 import type { WebSocketListenerOptions } from '../websocket/websocket-handshake.ts';
 import { sniffWebSocket } from '../websocket/websocket-sniff.ts';
+import type { Opening } from '../websocket/opening-reader.ts';
 import { forwardedRequest, upgradeUpstream } from '../websocket/upstream-upgrade.ts';
 import { createConnInfo, factsOf } from './conn-info.ts';
 import { IdleSweeper } from './idle-sweeper.ts';
@@ -49,7 +50,7 @@ interface Dispatched {
   readonly upstream: Duplex;
   readonly meter: BackendMeter | undefined;
   /** A WebSocket client passing through to the broker's WebSocket endpoint: what the broker sent after its 101. */
-  readonly passThrough?: Buffer;
+  readonly passThrough: Buffer | undefined;
 }
 
 /** A listener as the pipeline sees it: its name, its transport chain and, for a WebSocket listener, its options. */
@@ -167,7 +168,7 @@ export class ConnectionPipeline {
 
   /** Select and connect, trying other backends when a connect fails (retries + redispatch). */
   async #dispatch(client: Socket, conn: ConnInfo, facts: ConnFacts, sniffed: Sniffed, log: ConnLog): Promise<Dispatched> {
-    const { pool, strategies, config, stats, metrics } = this.#deps;
+    const { pool, strategies, config, metrics } = this.#deps;
     // A plain MQTT client cannot speak to a broker's WebSocket endpoint: those are never offered to it.
     const tried = new Set<string>(sniffed.websocket === undefined ? this.#websocketOnly : undefined);
     const failures: string[] = [];
@@ -186,11 +187,9 @@ export class ConnectionPipeline {
       } catch (err) {
         pool.connectionClosed(choice.backend);
         if (!(err instanceof UpstreamConnectError)) throw err;
-        meter?.connectFailed();
+        this.#connectFailed(choice.backend, err, meter, attempt, log);
         tried.add(choice.backend.id);
         failures.push(err.message);
-        stats.inc('upstream_connect_failures');
-        log().warn({ backend: choice.backend.id, err: err.message, attempt }, 'backend connect failed, trying another');
         continue;
       }
       if (client.destroyed) {
@@ -212,37 +211,63 @@ export class ConnectionPipeline {
         pool.connectionClosed(choice.backend);
         throw clientGone();
       }
-      const opening = sniffed.websocket;
-      const path = choice.backend.websocketPath;
-      if (opening === undefined || path === undefined) {
-        return { conn, sniffed, backend: choice.backend, strategy: choice.strategy, remembered: choice.remembered, upstreamSocket, upstream, meter };
-      }
       // Pass-through: the broker's own WebSocket handshake, before the client's frames are replayed.
-      let passThrough: Buffer;
-      try {
-        passThrough = await upgradeUpstream(upstream, choice.backend.id, forwardedRequest(opening, path, facts), opening, pool.connectTimeout(choice.backend, config.timeouts.connectMs));
-      } catch (err) {
-        upstream.destroy();
-        upstreamSocket.destroy();
-        pool.connectionClosed(choice.backend);
-        if (!(err instanceof UpstreamConnectError)) throw err;
-        meter?.connectFailed();
-        tried.add(choice.backend.id);
-        failures.push(err.message);
-        stats.inc('upstream_connect_failures');
-        log().warn({ backend: choice.backend.id, err: err.message, attempt }, 'backend connect failed, trying another');
-        continue;
-      }
-      if (client.destroyed) {
-        upstream.destroy();
-        upstreamSocket.destroy();
-        pool.connectionClosed(choice.backend);
-        throw clientGone();
+      const path = choice.backend.websocketPath;
+      let passThrough: Buffer | undefined;
+      if (sniffed.websocket !== undefined && path !== undefined) {
+        try {
+          passThrough = await this.#upgradeUpstream(client, upstreamSocket, upstream, choice.backend, sniffed.websocket, path, facts);
+        } catch (err) {
+          if (!(err instanceof UpstreamConnectError)) throw err;
+          this.#connectFailed(choice.backend, err, meter, attempt, log);
+          tried.add(choice.backend.id);
+          failures.push(err.message);
+          continue;
+        }
       }
       return { conn, sniffed, backend: choice.backend, strategy: choice.strategy, remembered: choice.remembered, upstreamSocket, upstream, meter, passThrough };
     }
-    const detail = failures.length > 0 ? failures.join('; ') : pool.available().length === 0 ? pool.explainEmpty() : 'the strategy chain chose none';
+    const detail = failures.length > 0 ? failures.join('; ') : pool.available().length === 0 ? pool.explainEmpty() : this.#noneOffered(sniffed);
     throw new NoBackendError(detail, conn.protocolVersion);
+  }
+
+  /** One backend failed to connect (or to upgrade): counted and logged; the caller tries another. */
+  #connectFailed(backend: Backend, err: UpstreamConnectError, meter: BackendMeter | undefined, attempt: number, log: ConnLog): void {
+    meter?.connectFailed();
+    this.#deps.stats.inc('upstream_connect_failures');
+    log().warn({ backend: backend.id, err: err.message, attempt }, 'backend connect failed, trying another');
+  }
+
+  /**
+   * Pass-through's handshake with the broker's WebSocket endpoint; resolves with what the broker
+   * sent after its 101. On any failure the backend connection is closed and released.
+   */
+  async #upgradeUpstream(client: Socket, upstreamSocket: Socket, upstream: Duplex, backend: Backend, opening: Opening, path: string, facts: ConnFacts): Promise<Buffer> {
+    const { pool, config } = this.#deps;
+    const release = (): void => {
+      upstream.destroy();
+      upstreamSocket.destroy();
+      pool.connectionClosed(backend);
+    };
+    let rest: Buffer;
+    try {
+      rest = await upgradeUpstream(upstream, backend.id, forwardedRequest(opening, path, facts), opening, pool.connectTimeout(backend, config.timeouts.connectMs));
+    } catch (err) {
+      release();
+      throw err;
+    }
+    if (client.destroyed) {
+      release();
+      throw clientGone();
+    }
+    return rest;
+  }
+
+  /** Why a chain with ready backends chose none: for a plain client, they may all be WebSocket endpoints. */
+  #noneOffered(sniffed: Sniffed): string {
+    const plain = sniffed.websocket === undefined && this.#websocketOnly.size > 0;
+    if (plain && this.#deps.pool.available(this.#websocketOnly).length === 0) return 'the ready backends are all WebSocket endpoints (pass-through), which plain MQTT clients cannot use';
+    return 'the strategy chain chose none';
   }
 
   async #attachSinks(conn: ConnInfo, backend: Backend, socket: Socket): Promise<Duplex> {
