@@ -8,6 +8,9 @@ import { AedesWitness } from '../harness/traffic-aedes-witness.ts';
 import { ClientPool, Inbox } from '../harness/traffic-mqtt-clients.ts';
 import { Teardown } from '../harness/traffic-teardown.ts';
 import { withTimeout } from '../harness/traffic-wait.ts';
+import { deadLoopbackPort } from '../../cli/test/helpers/cli.ts';
+import { scrape } from '../harness/prometheus.ts';
+import { waitFor } from '../harness/poll.ts';
 import { startWsBalancer, type WsBalancer } from '../harness/websocket-balancer.ts';
 import { reconnectRounds, ROUNDS } from '../harness/websocket-rounds.ts';
 
@@ -89,6 +92,25 @@ describe('MQTT over WebSocket, bridged to plain MQTT brokers', { timeout: 90_000
     await sub.client.publishAsync('back/big', big, { qos: 1 });
     await echo.until('the large message from the ws client', (msgs) => msgs.length === 1);
     expect(echo.messages[0]!.payload.equals(big)).toBe(true);
+  });
+
+  it('failover: a dead backend is skipped (retries) for WebSocket clients, and the metrics count them on the ws listener', async () => {
+    const brokers = teardown.add('brokers', await startEmbeddedBrokers(1), (bs) => Promise.all(bs.map((b) => b.close())));
+    const dead = await deadLoopbackPort();
+    const balancer = teardown.add('balancer', await startWsBalancer({
+      backends: [`dead=127.0.0.1:${dead}`, `alive=127.0.0.1:${brokers[0]!.port}`], select: ['round-robin'], retries: 1, 'metrics.listen': '127.0.0.1:0',
+    }), (b) => b.close());
+    for (let i = 0; i < 4; i++) {
+      const { connack } = await pool.connect(balancer.wsUrl, { clientId: `failover-${i}`, clean: true });
+      expect(connack.returnCode).toBe(0);
+    }
+    expect(balancer.server.stats.get('upstream_connect_failures')).toBeGreaterThanOrEqual(1);
+    const url = `http://127.0.0.1:${balancer.server.metricsAddress!.port}/metrics`;
+    const s = await waitFor(async () => {
+      const r = (await scrape(url)).scrape;
+      return r && r.value('tether_connections_accepted_total', { listener: 'ws' }) === 4 ? r : undefined;
+    }, { what: 'the ws listener\'s connections in /metrics' });
+    expect(s.value('tether_connections_accepted_total', { listener: 'main' })).toBe(0);
   });
 
   it('no backend: a valid CONNECT over ws gets CONNACK "server unavailable" in a binary frame, then a Close', async () => {
