@@ -11,7 +11,7 @@ export { loadConfig } from './config/load-config.ts';
 export type { ConfigSources } from './config/load-config.ts';
 export { configSchema } from './config/schema.ts';
 export type { TetherConfig, ChainEntry } from './config/types.ts';
-export { parseDuration, formatDuration } from './config/duration.ts';
+export { parseDuration, formatDuration, durationFormat, durationProblem, type DurationBounds } from './config/duration.ts';
 export { parseHostPort, formatHostPort } from './net/address.ts';
 export type { HostPort } from './net/address.ts';
 export { createLogger, LOG_LEVELS } from './logger.ts';

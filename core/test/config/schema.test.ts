@@ -143,7 +143,7 @@ describe('limits that would stop all traffic', () => {
     ['healthCheck.timeout', 0],
     ['healthCheck.interval', '0ms'],
   ])('refuses %s = %j (every connection or check would fail at once)', (path, value) => {
-    expect(errorFor({ [path]: value })).toMatch(new RegExp(`${path.replace('.', '\\.')}: must be at least 1 ms`));
+    expect(errorFor({ [path]: value })).toMatch(new RegExp(`${path.replace('.', '\\.')}: must be a duration of at least 1ms`));
   });
 
   it('refuses a sniff.maxBytes too small to hold any CONNECT', () => {

@@ -1,4 +1,4 @@
-import { defineStrategy, parseDuration, PLUGIN_API_VERSION } from '@tether/core';
+import { defineStrategy, durationFormat, parseDuration, PLUGIN_API_VERSION } from '@tether/core';
 import { createMemoryStickTable } from './memory-strategy.ts';
 import { describeStore, parseStore, storeSchema } from './store-options.ts';
 
@@ -37,9 +37,7 @@ export const stickTable = defineStrategy<StickTableConfig>({
     },
     expire: {
       doc: 'Idle time after which an entry is forgotten, counted from the last connect or disconnect (HAProxy expire).',
-      format: (val: unknown) => {
-        if (parseDuration(val) === undefined) throw new Error('must be a duration such as "30m", "600s" or milliseconds');
-      },
+      format: durationFormat(),
       default: '30m',
     },
     keyLength: { doc: 'Keys longer than this many characters are truncated (HAProxy len).', format: 'nat', default: 128 },
