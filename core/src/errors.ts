@@ -54,6 +54,19 @@ export class SniffInvalidError extends ConnectionError {
   }
 }
 
+/**
+ * A CONNECT that mqtt-packet parses but the specification calls malformed (core/src/mqtt/connect-check.ts):
+ * refused before any byte reaches a broker, counted by rule (`connect_utf8`, `connect_trailing_bytes`,
+ * `connect_not_shortest`, `connect_property`).
+ */
+export class ConnectMalformedError extends ConnectionError {
+  readonly rule: string;
+  constructor(rule: string, detail: string) {
+    super('TETHER_ERR_CONNECT_MALFORMED', `connect_${rule}`, `malformed CONNECT: ${detail}`);
+    this.rule = rule;
+  }
+}
+
 export class ClientClosedError extends ConnectionError {
   constructor(received: number) {
     super('TETHER_ERR_CLIENT_CLOSED', 'client_closed_early', `client closed before a complete CONNECT (${received} bytes received)`);

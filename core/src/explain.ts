@@ -27,6 +27,7 @@ export interface ExplainResult {
 
 export interface ExplainDeps {
   readonly maxBytes: number;
+  readonly strict?: boolean;
   readonly extractors: readonly Named<Extractor>[];
   readonly strategies: StrategyChain;
   readonly pool: BackendPool;
@@ -39,7 +40,7 @@ const NOWHERE: Endpoints = { remoteAddress: '127.0.0.1', remotePort: 0, remoteFa
  * verdict, the CONNECT's fields, the key, and the backend the strategy chain picks right now.
  */
 export async function explain(bytes: Buffer, deps: ExplainDeps): Promise<ExplainResult> {
-  const result = inspectConnect(bytes, deps.maxBytes);
+  const result = inspectConnect(bytes, deps.maxBytes, deps.strict ?? true);
   if (result.kind === 'need-more') {
     return { valid: false, bytes: bytes.length, error: `incomplete packet: ${bytes.length} bytes do not hold a whole CONNECT` };
   }

@@ -184,7 +184,7 @@ export class TetherServer {
 
   explain(bytes: Buffer): Promise<ExplainResult> {
     const { config, extractors, strategies } = this.#generation;
-    return explain(bytes, { maxBytes: config.sniff.maxBytes, extractors, strategies, pool: this.#deps.pool });
+    return explain(bytes, { maxBytes: config.sniff.maxBytes, strict: config.sniff.strict, extractors, strategies, pool: this.#deps.pool });
   }
 
   /**

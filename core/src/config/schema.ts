@@ -19,7 +19,7 @@ export interface RawConfig {
   select: unknown[];
   sinks: unknown[];
   plugins: string[];
-  sniff: { maxBytes: number; timeout: string | number };
+  sniff: { maxBytes: number; timeout: string | number; strict: boolean };
   timeouts: { connect: string | number; client: string | number; server: string | number };
   retries: number;
   embedded: { brokers: number };
@@ -284,6 +284,12 @@ export const configSchema: Schema<RawConfig> = {
       format: 'positive-duration',
       default: '5s',
       env: 'TETHER_SNIFF_TIMEOUT',
+    },
+    strict: {
+      doc: 'Also refuse a CONNECT that parses but is malformed by the MQTT specification: strings that are not well-formed UTF-8 or hold U+0000, bytes after the last field, variable byte integers not in their shortest form, unknown or repeated MQTT 5 properties. false: only what mqtt-packet refuses (HAProxy\'s level).',
+      format: Boolean,
+      default: true,
+      env: 'TETHER_SNIFF_STRICT',
     },
   },
   timeouts: {
