@@ -4,10 +4,10 @@ import type { Logger } from 'pino';
 import { catchError, defer, EMPTY, map, mergeMap, type Observable } from 'rxjs';
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { TetherConfig } from '../config/types.ts';
-import { ConnectionError, describe, NoBackendError, PluginHookError, UpstreamConnectError } from '../errors.ts';
+import { ClientRefusedError, ConnectionError, describe, NoBackendError, PluginHookError, UpstreamConnectError } from '../errors.ts';
 import type { BackendMeter } from '../metrics/backend-meter.ts';
 import type { TetherMetrics } from '../metrics/tether-metrics.ts';
-import { serverUnavailableConnack } from '../mqtt/connack.ts';
+import { serverBusyConnack, serverUnavailableConnack } from '../mqtt/connack.ts';
 import { ConnackReader } from '../mqtt/connack-reader.ts';
 import type { Backend, ConnFacts, ConnInfo, Extractor, Sink, Transport } from '../plugin.ts';
 import type { Named } from '../plugins/plugin-loader.ts';
@@ -272,7 +272,8 @@ export class ConnectionPipeline {
     const fields = { reason, code: err instanceof ConnectionError ? err.code : (err as NodeJS.ErrnoException)?.code, remote: facts.remoteAddress, listener: facts.listener, err: describe(err) };
     if (reason === 'internal_error') log().error(fields, 'connection closed');
     else log().warn(fields, 'connection rejected');
-    if (err instanceof NoBackendError && err.protocolVersion !== undefined) return refuse(client, err.protocolVersion);
+    if (err instanceof NoBackendError && err.protocolVersion !== undefined) return refuse(client, serverUnavailableConnack(err.protocolVersion));
+    if (err instanceof ClientRefusedError) return refuse(client, serverBusyConnack(err.protocolVersion));
     client.destroy();
   }
 }
@@ -286,12 +287,12 @@ function isReset(err: unknown): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
-/** Tells a client with a valid CONNECT that no broker is available, then closes without a reset. */
-function refuse(client: Socket, protocolVersion: 3 | 4 | 5): void {
+/** Answers a client with a valid CONNECT with `connack` (no broker available, or busy), then closes without a reset. */
+function refuse(client: Socket, connack: Buffer): void {
   if (client.destroyed) return;
   client.resume(); // drain what it sent after CONNECT, so closing does not turn into a reset
   // A deadline, not an idle timeout: a client that keeps sending must not keep the socket.
   const linger = setTimeout(() => client.destroy(), REFUSAL_LINGER_MS);
   client.once('close', () => clearTimeout(linger));
-  client.end(serverUnavailableConnack(protocolVersion));
+  client.end(connack);
 }
