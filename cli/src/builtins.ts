@@ -2,6 +2,7 @@ import { PluginRegistry, type TetherPlugin } from '@tether/core';
 import mqttKeys from '@tether/plugin-mqtt-keys';
 import proxyProtocol, { proxyIn } from '@tether/plugin-proxy-protocol';
 import tlsPlugins from '@tether/plugin-tls';
+import connectGuard from '@tether/strategy-connect-guard';
 import leastConnections from '@tether/strategy-least-connections';
 import randomTwoChoices from '@tether/strategy-random-two-choices';
 import rendezvousHash from '@tether/strategy-rendezvous-hash';
@@ -16,6 +17,7 @@ export const BUILTIN_PLUGINS: readonly TetherPlugin[] = [
   leastConnections,
   roundRobin,
   randomTwoChoices,
+  connectGuard,
   proxyProtocol,
   proxyIn,
   ...tlsPlugins,

@@ -54,6 +54,31 @@ export class SniffInvalidError extends ConnectionError {
   }
 }
 
+/**
+ * A CONNECT that mqtt-packet parses but the specification calls malformed (core/src/mqtt/connect-check.ts):
+ * refused before any byte reaches a broker, counted by rule (`connect_utf8`, `connect_trailing_bytes`,
+ * `connect_not_shortest`, `connect_property`).
+ */
+export class ConnectMalformedError extends ConnectionError {
+  readonly rule: string;
+  constructor(rule: string, detail: string) {
+    super('TETHER_ERR_CONNECT_MALFORMED', `connect_${rule}`, `malformed CONNECT: ${detail}`);
+    this.rule = rule;
+  }
+}
+
+/** A strategy refused the connection (Selection `refuse`): answered with CONNACK "server busy". */
+export class ClientRefusedError extends ConnectionError {
+  readonly plugin: string;
+  /** Set when the client sent a valid CONNECT (always, from a strategy), so it gets a CONNACK. */
+  readonly protocolVersion: 3 | 4 | 5;
+  constructor(plugin: string, reason: string, detail: string, protocolVersion: 3 | 4 | 5) {
+    super('TETHER_ERR_CLIENT_REFUSED', reason, `refused by ${plugin}: ${detail}`);
+    this.plugin = plugin;
+    this.protocolVersion = protocolVersion;
+  }
+}
+
 export class ClientClosedError extends ConnectionError {
   constructor(received: number) {
     super('TETHER_ERR_CLIENT_CLOSED', 'client_closed_early', `client closed before a complete CONNECT (${received} bytes received)`);

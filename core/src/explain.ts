@@ -31,6 +31,7 @@ export interface ExplainResult {
 
 export interface ExplainDeps {
   readonly maxBytes: number;
+  readonly strict?: boolean;
   readonly extractors: readonly Named<Extractor>[];
   readonly strategies: StrategyChain;
   readonly pool: BackendPool;
@@ -47,7 +48,7 @@ const NOWHERE: Endpoints = { remoteAddress: '127.0.0.1', remotePort: 0, remoteFa
 export async function explain(bytes: Buffer, deps: ExplainDeps): Promise<ExplainResult> {
   const opening = looksLikeHttp(bytes) ? readOpening(bytes, deps) : undefined;
   if (opening !== undefined && 'error' in opening) return { valid: false, bytes: bytes.length, error: opening.error };
-  const result: SniffResult = opening?.sniffed ?? inspectConnect(bytes, deps.maxBytes);
+  const result: SniffResult = opening?.sniffed ?? inspectConnect(bytes, deps.maxBytes, deps.strict ?? true);
   if (result.kind === 'need-more') {
     return { valid: false, bytes: bytes.length, error: `incomplete packet: ${bytes.length} bytes do not hold a whole CONNECT` };
   }
@@ -85,7 +86,7 @@ function looksLikeHttp(bytes: Buffer): boolean {
 
 /** The CONNECT inside a WebSocket opening (request and frames), read as the WebSocket listener reads it. */
 function readOpening(bytes: Buffer, deps: ExplainDeps): { sniffed: SniffResult; websocket: { path: string; protocol: string } } | { error: string } {
-  const reader = new OpeningReader(deps.websocket ?? WEBSOCKET_DEFAULTS, deps.maxBytes);
+  const reader = new OpeningReader(deps.websocket ?? WEBSOCKET_DEFAULTS, deps.maxBytes, deps.strict ?? true);
   let result = reader.inspect(bytes);
   if (result.kind === 'upgrade') result = reader.inspect(bytes);
   switch (result.kind) {

@@ -1,17 +1,17 @@
-export { PLUGIN_API_VERSION, ABSTAIN, selected, defineTransport, defineExtractor, defineStrategy, defineSink } from './plugin.ts';
+export { PLUGIN_API_VERSION, ABSTAIN, selected, refuse, defineTransport, defineExtractor, defineStrategy, defineSink } from './plugin.ts';
 export type {
-  AdminState, Backend, BackendState, ConnFacts, ConnInfo, TlsFacts, Transport, TransportPlugin, Extractor, ExtractorPlugin, PeerChannel, PluginContext, PluginKind, Selection, Sink, SinkPlugin,
+  AdminState, Backend, BackendState, ConnFacts, ConnInfo, TlsFacts, Transport, TransportPlugin, Extractor, ExtractorPlugin, PeerChannel, PluginContext, PluginKind, Refusal, Selection, Sink, SinkPlugin,
   StatsScope, Strategy, StrategyPlugin, TableEntry, TableQuery, TableView, TetherPlugin,
 } from './plugin.ts';
 export {
   TetherError, ConnectionError, ConfigError, PluginError, PluginHookError, SniffTimeoutError, SniffTooLargeError, WebSocketRejectError,
-  SniffInvalidError, ClientClosedError, NoBackendError, UpstreamConnectError, ListenError, ClusterError,
+  SniffInvalidError, ConnectMalformedError, ClientClosedError, ClientRefusedError, NoBackendError, UpstreamConnectError, ListenError, ClusterError,
 } from './errors.ts';
 export { loadConfig } from './config/load-config.ts';
 export type { ConfigSources } from './config/load-config.ts';
 export { configSchema } from './config/schema.ts';
 export type { TetherConfig, ChainEntry } from './config/types.ts';
-export { parseDuration, formatDuration } from './config/duration.ts';
+export { parseDuration, formatDuration, durationFormat, durationProblem, type DurationBounds } from './config/duration.ts';
 export { parseHostPort, formatHostPort } from './net/address.ts';
 export type { HostPort } from './net/address.ts';
 export { createLogger, LOG_LEVELS } from './logger.ts';

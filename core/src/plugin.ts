@@ -151,11 +151,27 @@ export interface ConnInfo {
  */
 export type Selection =
   | { readonly kind: 'selected'; readonly backend: Backend; readonly remembered?: boolean }
-  | { readonly kind: 'abstain' };
+  | { readonly kind: 'abstain' }
+  | Refusal;
+
+/**
+ * `refuse` ends the chain for this connection: the client gets a CONNACK "server busy" (MQTT 5
+ * reason 0x89; 3.1.x return code 3, server unavailable) and nothing reaches a broker. For
+ * admission policies (kick-loop damping, rate limits), not for choosing. `reason` names the
+ * rejection counter and log field (snake_case, at most 40 characters); `detail` is for the log.
+ */
+export interface Refusal {
+  readonly kind: 'refuse';
+  readonly reason: string;
+  readonly detail: string;
+}
 
 export const ABSTAIN: Selection = Object.freeze({ kind: 'abstain' });
 export function selected(backend: Backend, options?: { readonly remembered?: boolean }): Selection {
   return options?.remembered ? { kind: 'selected', backend, remembered: true } : { kind: 'selected', backend };
+}
+export function refuse(reason: string, detail: string): Refusal {
+  return { kind: 'refuse', reason, detail };
 }
 
 /** Per-connection key extraction. Return undefined (or '') to let the next extractor try. */
@@ -175,6 +191,8 @@ export interface TableEntry {
   readonly hits: number;
   /** Epoch milliseconds of the last match or store. */
   readonly lastSeen: number;
+  /** What the operator should notice about the entry, e.g. `kick-loop` (shown by `tether table show`). */
+  readonly flags?: readonly string[];
 }
 
 export interface TableView {

@@ -186,7 +186,7 @@ export class TetherServer {
     const { config, extractors, strategies } = this.#generation;
     // An opening is read with the first WebSocket listener's options (its path, subprotocols).
     const websocket = config.listeners.find((l) => l.websocket !== undefined)?.websocket;
-    return explain(bytes, { maxBytes: config.sniff.maxBytes, extractors, strategies, pool: this.#deps.pool, websocket });
+    return explain(bytes, { maxBytes: config.sniff.maxBytes, strict: config.sniff.strict, extractors, strategies, pool: this.#deps.pool, websocket });
   }
 
   /**

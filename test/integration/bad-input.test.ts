@@ -96,6 +96,23 @@ function withByte(bytes: Buffer, offset: number, change: (b: number) => number):
   return copy;
 }
 
+/** `connect` with its last bytes (the end of its last field) replaced by `bytes`. */
+function withLastBytes(connect: Buffer, bytes: number[]): Buffer {
+  const copy = Buffer.from(connect);
+  copy.set(bytes, copy.length - bytes.length);
+  return copy;
+}
+
+/** `connect` (a one-byte remaining length) with `extra` inside its remaining length. */
+function withTrailingBytes(connect: Buffer, extra: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([connect[0]!, connect[1]! + extra.length]), connect.subarray(2), extra]);
+}
+
+/** `connect` (a one-byte remaining length) with that length written in two bytes. */
+function withLongRemainingLength(connect: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([connect[0]!, connect[1]! | 0x80, 0x00]), connect.subarray(2)]);
+}
+
 const validConnect = connectBytes('bad-client', 4);
 // Offsets in a 3.1.1 CONNECT: fixed header (2), protocol name length (2) and "MQTT" (4), level, flags.
 const LEVEL = 8;
@@ -131,6 +148,10 @@ const cases: BadCase[] = [
   { name: 'a CONNECT with protocol level 9', bytes: withByte(validConnect, LEVEL, () => 9), reason: 'sniff_invalid', err: /protocol version/i },
   { name: 'a CONNECT with the reserved connect flag set', bytes: withByte(validConnect, FLAGS, (b) => b | 0x01), reason: 'sniff_invalid', err: /flag bit 0/i },
   { name: 'a CONNECT with reserved fixed-header flags', bytes: withByte(validConnect, 0, () => 0x11), reason: 'sniff_invalid', err: /reserved flag/i },
+  // What mqtt-packet parses but the specification calls malformed (sniff.strict, the default).
+  { name: 'a CONNECT whose client id is not UTF-8', bytes: withLastBytes(connectBytes('bad'), [0xc3, 0x28]), reason: 'connect_utf8', err: /client identifier is not well-formed UTF-8/ },
+  { name: 'a CONNECT with bytes after its last field', bytes: withTrailingBytes(validConnect, Buffer.from('xyz')), reason: 'connect_trailing_bytes', err: /3 bytes after the last field/ },
+  { name: 'a CONNECT whose remaining length is not in its shortest form', bytes: withLongRemainingLength(validConnect), reason: 'connect_not_shortest', err: /remaining length is not in its shortest form/ },
   { name: 'a remaining length of five bytes', bytes: Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x7f]), reason: 'sniff_invalid', err: /remaining length/i },
   // Only the header is sent and the sniff timeout is long: a close can only come from the header.
   { name: 'a CONNECT header declaring more than sniff.maxBytes', bytes: connectHeaderOnly(MAX_BYTES * 5), reason: 'sniff_too_large', err: new RegExp(`exceeds sniff.maxBytes \\(${MAX_BYTES}\\)`) },

@@ -40,7 +40,7 @@ export async function tableShow(argv: string[]): Promise<void> {
     const store = table.store && table.store !== 'memory' ? `, store: ${table.store}` : '';
     process.stdout.write(`# table: ${table.name}, type: ${table.type}, size:${table.size}, used:${table.used}${store}\n`);
     for (const e of table.entries) {
-      process.stdout.write(`key=${quote(e.key)} use=${e.use} exp=${e.expiresInMs} server_id=${serverId.get(e.backend) ?? 0} server_key=${e.backend} hits=${e.hits}\n`);
+      process.stdout.write(`key=${quote(e.key)} use=${e.use} exp=${e.expiresInMs} server_id=${serverId.get(e.backend) ?? 0} server_key=${e.backend} hits=${e.hits}${e.flags?.length ? ` flags=${e.flags.join(',')}` : ''}\n`);
     }
     if (table.cursor !== undefined) process.stdout.write(`# more entries: tether table show --cursor ${table.cursor} (or --all)\n`);
   }

@@ -33,6 +33,7 @@ export function mergeTables(perWorker: readonly (readonly TableView[])[], limit 
           hits: seen.hits + e.hits,
           lastSeen: Math.max(seen.lastSeen, e.lastSeen),
           expiresInMs: Math.max(seen.expiresInMs, e.expiresInMs),
+          ...(seen.flags || e.flags ? { flags: [...new Set([...(seen.flags ?? []), ...(e.flags ?? [])])] } : {}),
         });
       }
     }

@@ -102,7 +102,7 @@ function normalize(raw: RawConfig, admin: AdminConfig | undefined, baseDir: stri
     select: raw.select.map(toChainEntry),
     sinks: raw.sinks.map(toChainEntry),
     plugins: raw.plugins,
-    sniff: { maxBytes: raw.sniff.maxBytes, timeoutMs: parseDuration(raw.sniff.timeout)! },
+    sniff: { maxBytes: raw.sniff.maxBytes, timeoutMs: parseDuration(raw.sniff.timeout)!, strict: raw.sniff.strict },
     timeouts: {
       connectMs: parseDuration(raw.timeouts.connect)!,
       clientMs: parseDuration(raw.timeouts.client)!,

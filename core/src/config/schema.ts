@@ -2,7 +2,7 @@ import convict, { type Schema } from 'convict';
 import { isWeight, WEIGHT_MAX, WEIGHT_MIN } from '../backend/weight.ts';
 import { LOG_LEVELS } from '../logger.ts';
 import { parseHostPort } from '../net/address.ts';
-import { parseDuration } from './duration.ts';
+import { durationFormat, durationProblem } from './duration.ts';
 import { CHAIN_CONDITIONS } from './types.ts';
 
 /**
@@ -19,7 +19,7 @@ export interface RawConfig {
   select: unknown[];
   sinks: unknown[];
   plugins: string[];
-  sniff: { maxBytes: number; timeout: string | number };
+  sniff: { maxBytes: number; timeout: string | number; strict: boolean };
   timeouts: { connect: string | number; client: string | number; server: string | number };
   retries: number;
   embedded: { brokers: number };
@@ -46,15 +46,10 @@ const optionalHostPort = (val: unknown): void => {
   hostPort(val);
 };
 
-const duration = (val: unknown): void => {
-  assert(parseDuration(val) !== undefined, 'must be a duration: milliseconds, or a number with ms, s, m, h or d (e.g. "30m")');
-};
+const duration = durationFormat();
 
 /** A deadline that must be able to pass: 0 would fail every connection or check. */
-const positiveDuration = (val: unknown): void => {
-  duration(val);
-  assert(parseDuration(val)! >= 1, 'must be at least 1 ms');
-};
+const positiveDuration = durationFormat({ min: 1 });
 
 const sniffBytes = (val: unknown): void => {
   assert(Number.isInteger(val) && (val as number) >= 64, 'must be a whole number of bytes, at least 64 (a CONNECT alone takes 14 or more)');
@@ -169,7 +164,8 @@ const backends = (val: unknown): void => {
         assert(check !== 'mqtt', `${at}.check mqtt cannot check a WebSocket endpoint; use tcp or none`);
       }
       assert(maxconn === undefined || (Number.isInteger(maxconn) && (maxconn as number) >= 0), `${at}.maxconn must be a whole number (0 = no limit)`);
-      assert(connectTimeout === undefined || parseDuration(connectTimeout) !== undefined, `${at}.connectTimeout must be a duration such as "5s"`);
+      const timeoutProblem = connectTimeout === undefined ? undefined : durationProblem(connectTimeout);
+      assert(timeoutProblem === undefined, `${at}.connectTimeout ${timeoutProblem}`);
       assert(check === undefined || CHECK_TYPES.includes(check as never), `${at}.check must be one of ${CHECK_TYPES.join(', ')}`);
       assert(weight === undefined || isWeight(weight), `${at}.weight must be an integer from ${WEIGHT_MIN} to ${WEIGHT_MAX}`);
       assert(state === undefined || BACKEND_STATES.includes(state as never), `${at}.state must be one of ${BACKEND_STATES.join(', ')}`);
@@ -307,6 +303,12 @@ export const configSchema: Schema<RawConfig> = {
       format: 'positive-duration',
       default: '5s',
       env: 'TETHER_SNIFF_TIMEOUT',
+    },
+    strict: {
+      doc: 'Also refuse a CONNECT that parses but is malformed by the MQTT specification: strings that are not well-formed UTF-8 or hold U+0000, bytes after the last field, variable byte integers not in their shortest form, unknown or repeated MQTT 5 properties. false: only what mqtt-packet refuses (HAProxy\'s level).',
+      format: Boolean,
+      default: true,
+      env: 'TETHER_SNIFF_STRICT',
     },
   },
   timeouts: {

@@ -43,7 +43,7 @@ export interface TetherConfig {
   readonly sinks: readonly ChainEntry[];
   /** Extra plugin modules to load (paths relative to the config file, or package names). */
   readonly plugins: readonly string[];
-  readonly sniff: { readonly maxBytes: number; readonly timeoutMs: number };
+  readonly sniff: { readonly maxBytes: number; readonly timeoutMs: number; readonly strict: boolean };
   readonly timeouts: { readonly connectMs: number; readonly clientMs: number; readonly serverMs: number };
   readonly retries: number;
   readonly embedded: { readonly brokers: number };

@@ -4,10 +4,10 @@ import type { Logger } from 'pino';
 import { catchError, defer, EMPTY, map, mergeMap, type Observable } from 'rxjs';
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { TetherConfig } from '../config/types.ts';
-import { ConnectionError, describe, NoBackendError, PluginHookError, UpstreamConnectError, WebSocketRejectError } from '../errors.ts';
+import { ClientRefusedError, ConnectionError, describe, NoBackendError, PluginHookError, UpstreamConnectError, WebSocketRejectError } from '../errors.ts';
 import type { BackendMeter } from '../metrics/backend-meter.ts';
 import type { TetherMetrics } from '../metrics/tether-metrics.ts';
-import { serverUnavailableConnack } from '../mqtt/connack.ts';
+import { serverBusyConnack, serverUnavailableConnack } from '../mqtt/connack.ts';
 import { ConnackReader } from '../mqtt/connack-reader.ts';
 import type { Backend, ConnFacts, ConnInfo, Extractor, Sink, Transport } from '../plugin.ts';
 import type { Named } from '../plugins/plugin-loader.ts';
@@ -355,6 +355,10 @@ export class ConnectionPipeline {
     if (err instanceof NoBackendError && err.protocolVersion !== undefined) {
       const connack = serverUnavailableConnack(err.protocolVersion);
       return endWith(client, websocket ? Buffer.concat([serverFrame(OPCODE.binary, connack), closeFrame(CLOSE.tryAgainLater, 'no broker available')]) : connack);
+    }
+    if (err instanceof ClientRefusedError) {
+      const connack = serverBusyConnack(err.protocolVersion);
+      return endWith(client, websocket ? Buffer.concat([serverFrame(OPCODE.binary, connack), closeFrame(CLOSE.tryAgainLater, 'server busy')]) : connack);
     }
     if (err instanceof WebSocketRejectError && err.reply !== undefined) return endWith(client, err.reply);
     client.destroy();

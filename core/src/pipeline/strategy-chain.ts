@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { describe, PluginHookError } from '../errors.ts';
+import { ClientRefusedError, describe, PluginHookError } from '../errors.ts';
 import type { Backend, ConnInfo, Selection, Strategy, TableQuery, TableView } from '../plugin.ts';
 import type { ChainCondition } from '../config/types.ts';
 import type { Named } from '../plugins/plugin-loader.ts';
@@ -19,6 +19,9 @@ export interface TableEditResult {
   /** Entries changed (set: tables that stored it; delete: tables that had the key; clear: entries removed). */
   readonly changed: number;
 }
+
+/** A refusal's reason becomes a counter name and a metrics label: short snake_case only. */
+const REASON = /^[a-z][a-z0-9_]{0,39}$/;
 
 /**
  * Session-aware branching: a strategy configured `when: persistent` neither chooses for nor
@@ -53,6 +56,7 @@ export class StrategyChain {
         const choice = { backend: result.backend, strategy: name, remembered: result.remembered === true };
         return i === 0 ? choice : this.#confirm(conn, choice, backends, i);
       }
+      if (result.kind === 'refuse') throw new ClientRefusedError(name, result.reason, result.detail, conn.protocolVersion);
     }
     return undefined;
   }
@@ -82,6 +86,10 @@ export class StrategyChain {
     }
     if (result?.kind === 'selected' && !backends.includes(result.backend)) {
       throw new PluginHookError(name, hook, new Error(`chose backend ${result.backend.id}, which was not offered`));
+    }
+    if (result?.kind === 'refuse' && (hook !== 'select' || !REASON.test(result.reason))) {
+      const why = hook !== 'select' ? 'refused from confirm (only select may refuse)' : `refused with reason ${JSON.stringify(result.reason)} (snake_case, at most 40 characters)`;
+      throw new PluginHookError(name, hook, new Error(why));
     }
     return result;
   }

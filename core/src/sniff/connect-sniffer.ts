@@ -1,5 +1,6 @@
 import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
-import { SniffInvalidError, SniffTooLargeError, type ConnectionError } from '../errors.ts';
+import { ConnectMalformedError, SniffInvalidError, SniffTooLargeError, type ConnectionError } from '../errors.ts';
+import { checkConnect } from '../mqtt/connect-check.ts';
 import { packetName } from '../mqtt/packet-types.ts';
 
 /** The three outcomes of looking at the bytes received so far (HAProxy's mqtt_validate_message). */
@@ -16,9 +17,10 @@ const CONNECT_HEADER = 0x10;
  * CONNECT. Pure and synchronous: it never consumes or changes the bytes, so the caller can replay
  * them to the broker untouched. Frames the packet itself (fixed header and remaining length) so it
  * can reject an oversized or foreign first packet from its first bytes, then lets mqtt-packet parse
- * and validate exactly that one packet.
+ * and validate exactly that one packet. `strict` (the default, `sniff.strict`) also refuses what
+ * mqtt-packet lets through but the specification calls malformed (connect-check.ts).
  */
-export function inspectConnect(view: Buffer, maxBytes: number): SniffResult {
+export function inspectConnect(view: Buffer, maxBytes: number, strict = true): SniffResult {
   if (view.length === 0) return NEED_MORE;
   const first = view[0]!;
   if (first !== CONNECT_HEADER) return reject(describeForeign(view));
@@ -30,13 +32,26 @@ export function inspectConnect(view: Buffer, maxBytes: number): SniffResult {
     if (offset > 4) return reject('remaining length is longer than 4 bytes');
     const byte = view[offset++]!;
     remaining += (byte & 0x7f) * multiplier;
-    if ((byte & 0x80) === 0) break;
+    if ((byte & 0x80) === 0) {
+      if (strict && byte === 0 && offset > 2) return malformed('not_shortest', 'remaining length is not in its shortest form');
+      break;
+    }
     multiplier *= 128;
   }
   const total = offset + remaining;
   if (total > maxBytes) return { kind: 'reject', error: new SniffTooLargeError(total, maxBytes) };
   if (view.length < total) return { kind: 'need-more', atLeast: total };
-  return parseConnect(view.subarray(0, total));
+  const frame = view.subarray(0, total);
+  const result = parseConnect(frame);
+  if (!strict || result.kind !== 'done') return result;
+  const fault = checkConnect(frame, offset);
+  // `truncated` is mqtt-packet's to find; should it not, the packet is invalid all the same.
+  if (fault) return fault.rule === 'truncated' ? reject(fault.detail) : malformed(fault.rule, fault.detail);
+  return result;
+}
+
+function malformed(rule: string, detail: string): SniffResult {
+  return { kind: 'reject', error: new ConnectMalformedError(rule, detail) };
 }
 
 /**

@@ -17,6 +17,8 @@ export interface Sniffed {
 export interface SniffOptions {
   readonly maxBytes: number;
   readonly timeoutMs: number;
+  /** Refuse what the specification calls malformed even where mqtt-packet parses it (`sniff.strict`). */
+  readonly strict?: boolean;
 }
 
 /**
@@ -38,7 +40,7 @@ export function sniffConnect(socket: Socket, options: SniffOptions): Observable<
       if (received < needed) return;
       const view = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
       chunks = [view];
-      const result = inspectConnect(view, options.maxBytes);
+      const result = inspectConnect(view, options.maxBytes, options.strict ?? true);
       if (result.kind === 'need-more') {
         needed = result.atLeast ?? received + 1;
         return;

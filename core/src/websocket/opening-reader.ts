@@ -54,9 +54,13 @@ export class OpeningReader {
   /** The CONNECT, once complete; reading goes on until the message that ends it is complete. */
   #packet: IConnectPacket | undefined;
 
-  constructor(options: WebSocketListenerOptions, maxBytes: number) {
+  readonly #strict: boolean;
+
+  /** `strict`: the CONNECT is checked as on a TCP listener (`sniff.strict`). */
+  constructor(options: WebSocketListenerOptions, maxBytes: number, strict = true) {
     this.#options = options;
     this.#maxBytes = maxBytes;
+    this.#strict = strict;
   }
 
   get upgraded(): boolean {
@@ -131,7 +135,7 @@ export class OpeningReader {
         if (this.#payloads.length > 1) this.#payloads = [Buffer.concat(this.#payloads, this.#payloadLength)];
         const mqtt = this.#payloads[0];
         if (mqtt === undefined) continue;
-        const sniffed = inspectConnect(mqtt, this.#maxBytes);
+        const sniffed = inspectConnect(mqtt, this.#maxBytes, this.#strict);
         if (sniffed.kind === 'need-more') continue;
         if (sniffed.kind === 'reject') return { kind: 'reject', error: withClose(sniffed.error, CLOSE.protocolError, 'first MQTT packet is not a valid CONNECT') };
         this.#packet = sniffed.packet;

@@ -14,7 +14,7 @@ import type { WebSocketListenerOptions } from './websocket-handshake.ts';
 export function sniffWebSocket(socket: Socket, options: SniffOptions, websocket: WebSocketListenerOptions): Observable<Sniffed> {
   return new Observable<Sniffed>((subscriber) => {
     const started = performance.now();
-    const reader = new OpeningReader(websocket, options.maxBytes);
+    const reader = new OpeningReader(websocket, options.maxBytes, options.strict ?? true);
     let chunks: Buffer[] = [];
     let received = 0;
     let needed = 1;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../../src/config/duration.ts';
+import { durationFormat, durationProblem, formatDuration, parseDuration } from '../../src/config/duration.ts';
 
 // Durations are written the HAProxy way; every timeout and the stick-table expiry go through here.
 describe('parseDuration', () => {
@@ -60,5 +60,30 @@ describe('formatDuration', () => {
     for (const ms of [0, 1, 999, 1000, 1001, 59_000, 60_000, 61_000, 3_600_000, 7_200_000, 86_400_000]) {
       expect(parseDuration(formatDuration(ms))).toBe(ms);
     }
+  });
+});
+
+// One format for every duration option of core and plugins: the same words, with the bounds in them.
+describe('durationFormat', () => {
+  it.each([
+    [{}, 'soon', 'must be a duration: milliseconds, or a number with ms, s, m, h or d (e.g. "30s")'],
+    [{ min: 1 }, 0, 'must be a duration of at least 1ms: '],
+    [{ max: 60_000 }, '2m', 'must be a duration of at most 1m: '],
+    [{ min: 1, max: 10_000 }, '11s', 'must be a duration from 1ms to 10s: '],
+    [{ min: 1, max: 10_000 }, -5, 'must be a duration from 1ms to 10s: '],
+  ])('with bounds %o refuses %o, saying so', (bounds, value, message) => {
+    expect(durationProblem(value, bounds)).toContain(message);
+    expect(() => durationFormat(bounds)(value)).toThrow(message);
+  });
+
+  it.each([
+    [{}, 0],
+    [{}, '1d'],
+    [{ min: 1 }, '1ms'],
+    [{ min: 1, max: 10_000 }, '10s'],
+    [{ min: 1, max: 10_000 }, 10_000],
+  ])('with bounds %o takes %o', (bounds, value) => {
+    expect(durationProblem(value, bounds)).toBeUndefined();
+    expect(() => durationFormat(bounds)(value)).not.toThrow();
   });
 });

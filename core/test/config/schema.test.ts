@@ -28,9 +28,9 @@ describe('configSchema', () => {
       }
     };
     walk(configSchema as unknown as Record<string, unknown>);
-    // listen, listeners, 4 admin, 2 metrics, backends, key, select, sinks, plugins, 2 sniff, 3 timeouts,
+    // listen, listeners, 4 admin, 2 metrics, backends, key, select, sinks, plugins, 3 sniff, 3 timeouts,
     // retries, embedded, 9 healthCheck, log, workers, cluster.scheduling.
-    expect(envs.length).toBe(32);
+    expect(envs.length).toBe(33);
     for (const env of envs) expect(env).toMatch(/^TETHER_[A-Z_]+$/);
     expect(new Set(envs).size).toBe(envs.length);
   });
@@ -146,7 +146,7 @@ describe('limits that would stop all traffic', () => {
     ['healthCheck.timeout', 0],
     ['healthCheck.interval', '0ms'],
   ])('refuses %s = %j (every connection or check would fail at once)', (path, value) => {
-    expect(errorFor({ [path]: value })).toMatch(new RegExp(`${path.replace('.', '\\.')}: must be at least 1 ms`));
+    expect(errorFor({ [path]: value })).toMatch(new RegExp(`${path.replace('.', '\\.')}: must be a duration of at least 1ms`));
   });
 
   it('refuses a sniff.maxBytes too small to hold any CONNECT', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PluginHookError } from '../../src/errors.ts';
+import { ClientRefusedError, PluginHookError } from '../../src/errors.ts';
 import { StrategyChain } from '../../src/pipeline/strategy-chain.ts';
-import { ABSTAIN, selected, type Backend, type Selection, type Strategy } from '../../src/plugin.ts';
+import { ABSTAIN, refuse, selected, type Backend, type Selection, type Strategy } from '../../src/plugin.ts';
 import { backend, capturingLogger, connInfo } from '../fixtures.ts';
 
 const A = backend('a');
@@ -202,5 +202,27 @@ describe('StrategyChain table edits', () => {
   it('names the plugin whose edit failed', async () => {
     const { chain } = chainOf(['full', { select: () => ABSTAIN, setEntry: () => { throw new Error('the table is full'); } }]);
     expect((await hookError(chain.setEntry('k', A))).message).toBe('plugin "full" failed in setEntry: the table is full');
+  });
+});
+
+describe('StrategyChain refusals (admission strategies)', () => {
+  it('a refusal ends the chain: later strategies are not asked, and the error carries the reason and the CONNECT\'s version', async () => {
+    const asked: string[] = [];
+    const { chain } = chainOf(['guard', answer(() => (asked.push('guard'), refuse('kick_loop', 'too many takeovers')))], ['pick', answer(() => (asked.push('pick'), selected(A)))]);
+    const err = await chain.select(connInfo(), OFFERED).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ClientRefusedError);
+    expect(err).toMatchObject({ reason: 'kick_loop', plugin: 'guard', protocolVersion: 4, message: 'refused by guard: too many takeovers' });
+    expect(asked).toEqual(['guard']);
+  });
+
+  it('a reason that would not make a counter name is the plugin\'s fault', async () => {
+    const { chain } = chainOf(['guard', answer(refuse('Kick Loop!', 'x'))]);
+    expect((await hookError(chain.select(connInfo(), OFFERED))).message).toMatch(/refused with reason "Kick Loop!" \(snake_case, at most 40 characters\)/);
+  });
+
+  it('confirm may not refuse (a choice was made; refusing is for select)', async () => {
+    const guard: Strategy = { select: () => ABSTAIN, confirm: () => refuse('late', 'x') };
+    const { chain } = chainOf(['guard', guard], ['pick', answer(selected(A))]);
+    expect((await hookError(chain.select(connInfo(), OFFERED))).message).toMatch(/refused from confirm/);
   });
 });

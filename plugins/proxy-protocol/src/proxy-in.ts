@@ -1,4 +1,4 @@
-import { defineTransport, parseDuration, PLUGIN_API_VERSION, type ConnFacts } from '@tether/core';
+import { defineTransport, durationFormat, parseDuration, PLUGIN_API_VERSION, type ConnFacts } from '@tether/core';
 import { ProxyClientClosedError, ProxySourceUntrustedError } from './errors.ts';
 import { MAX_MAX_HEADER_BYTES, MIN_MAX_HEADER_BYTES, type ProxyHeader } from './proxy-parser.ts';
 import { readProxyHeader } from './read-header.ts';
@@ -24,11 +24,6 @@ export interface ProxyInFacts {
 
 /** Namespaced as the plugin contract asks. */
 export const PROXY_IN_ATTRIBUTE = 'proxy-in:header';
-
-function durationFormat(value: unknown): void {
-  const ms = parseDuration(value);
-  if (ms === undefined || ms <= 0) throw new Error('must be a positive duration such as "3s" or "500ms"');
-}
 
 function sourcesFormat(value: unknown): void {
   if (value === null) return;
@@ -67,7 +62,7 @@ export const proxyIn = defineTransport<ProxyInOptions>({
     },
     timeout: {
       doc: 'Time the peer has to send the complete header; a connection that has not is refused (proxy_header_timeout).',
-      format: durationFormat,
+      format: durationFormat({ min: 1 }),
       default: '3s',
     },
     trustedSources: {

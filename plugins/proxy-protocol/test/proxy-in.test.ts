@@ -351,8 +351,8 @@ describe('proxy-in: options', () => {
 
   it.each([
     [{ mode: 'sometimes' }, /mode/],
-    [{ timeout: 'soon' }, /timeout: must be a positive duration/],
-    [{ timeout: 0 }, /timeout: must be a positive duration/],
+    [{ timeout: 'soon' }, /timeout: must be a duration of at least 1ms/],
+    [{ timeout: 0 }, /timeout: must be a duration of at least 1ms/],
     [{ trustedSources: ['10.0.0.0/33'] }, /"10.0.0.0\/33" has a prefix length outside 0..32/],
     [{ trustedSources: ['lb.example.com'] }, /"lb.example.com" is not an IP address or a CIDR block/],
     [{ trustedSources: [] }, /trustedSources: must name at least one address/],

@@ -3,7 +3,7 @@
  * reports what it throws, prefixed with the option's name, so each message says what is expected.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { parseDuration } from '@tether/core';
+import { durationFormat, parseDuration } from '@tether/core';
 
 export const TLS_VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
 export type TlsVersion = (typeof TLS_VERSIONS)[number];
@@ -15,9 +15,7 @@ export function check(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
 }
 
-export const duration = (value: unknown): void => {
-  check(parseDuration(value) !== undefined, 'must be a duration: milliseconds, or a number with ms, s, m or h (e.g. "10s")');
-};
+export const duration = durationFormat();
 
 export const stringList = (value: unknown): void => {
   check(Array.isArray(value) && value.every((v) => typeof v === 'string' && v.length > 0), 'must be a list of non-empty strings');

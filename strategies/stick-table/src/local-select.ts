@@ -9,24 +9,40 @@ export function findOffered(id: string, backends: readonly Backend[]): Backend |
   return undefined;
 }
 
+/** What a connection's lookups were counted as so far (kept in its attributes under the table's own name). */
+const HIT = 1;
+const MISS = 2;
+const REDISPATCH = 3;
+
 /**
  * The table's answer from this process's entries alone, synchronously: the entry's backend when it
  * is offered (a hit), else abstain (a miss, or a redispatch when the entry's backend is not
  * available). `tether explain` (dryRun) peeks without refreshing the entry.
+ *
+ * The chain asks again on every retry (a backend refused the connection), so the counters count
+ * connections, not lookups: `hits` and `misses` (and an entry's own `hits`) the first lookup of a
+ * connection; `redispatches` once for a connection whose entry's backend it could not use, also
+ * when that was found only on a retry. `counted` names the connection attribute that remembers.
  */
-export function localSelect(table: StickTable, stats: StatsScope, conn: ConnInfo, backends: readonly Backend[]): Selection {
+export function localSelect(table: StickTable, stats: StatsScope, conn: ConnInfo, backends: readonly Backend[], counted: string): Selection {
   if (!conn.key) return ABSTAIN;
   const key = table.normalize(conn.key);
-  const owner = conn.dryRun ? table.peek(key) : table.match(key);
+  const before = conn.dryRun ? undefined : (conn.attributes.get(counted) as number | undefined);
+  const owner = conn.dryRun ? table.peek(key) : table.match(key, before === undefined);
   if (owner === undefined) {
-    stats.inc('misses');
+    if (before === undefined) count(stats, conn, counted, MISS, 'misses');
     return ABSTAIN;
   }
   const backend = findOffered(owner, backends);
   if (!backend) {
-    stats.inc('redispatches');
+    if (before !== REDISPATCH) count(stats, conn, counted, REDISPATCH, 'redispatches');
     return ABSTAIN;
   }
-  stats.inc('hits');
+  if (before === undefined) count(stats, conn, counted, HIT, 'hits');
   return selected(backend, REMEMBERED);
+}
+
+function count(stats: StatsScope, conn: ConnInfo, counted: string, outcome: number, counter: string): void {
+  stats.inc(counter);
+  if (!conn.dryRun) conn.attributes.set(counted, outcome);
 }

@@ -35,6 +35,7 @@ function sharedOf(previous: unknown): Shared | undefined {
  */
 export function createMemoryStickTable(ctx: PluginContext, options: MemoryStickTableOptions): Strategy {
   const STORED = options.storedAttribute;
+  const COUNTED = `${STORED}:counted`;
   const { expireMs } = options;
   const settings = { size: options.size, expireMs, keyLength: options.keyLength, now: ctx.now };
   // A reload that changed this table's options: take the entries over instead of starting empty.
@@ -51,7 +52,7 @@ export function createMemoryStickTable(ctx: PluginContext, options: MemoryStickT
     : undefined;
   const product: Strategy & { [SHARED]: Shared } = {
     [SHARED]: shared,
-    select: (conn, backends) => localSelect(table, ctx.stats, conn, backends),
+    select: (conn, backends) => localSelect(table, ctx.stats, conn, backends, COUNTED),
     onSpliced(conn, backend) {
       if (!conn.key) return;
       const key = table.normalize(conn.key);

@@ -1,4 +1,4 @@
-import { defineStrategy, parseDuration, PLUGIN_API_VERSION } from '@tether/core';
+import { defineStrategy, durationFormat, parseDuration, PLUGIN_API_VERSION } from '@tether/core';
 import { createMemoryStickTable } from './memory-strategy.ts';
 import { describeStore, parseStore, storeSchema } from './store-options.ts';
 
@@ -37,12 +37,16 @@ export const stickTable = defineStrategy<StickTableConfig>({
     },
     expire: {
       doc: 'Idle time after which an entry is forgotten, counted from the last connect or disconnect (HAProxy expire).',
-      format: (val: unknown) => {
-        if (parseDuration(val) === undefined) throw new Error('must be a duration such as "30m", "600s" or milliseconds');
-      },
+      format: durationFormat(),
       default: '30m',
     },
-    keyLength: { doc: 'Keys longer than this many characters are truncated (HAProxy len).', format: 'nat', default: 128 },
+    keyLength: {
+      doc: 'Keys longer than this many characters are stored as their SHA-256 digest ("sha256:…", 50 characters), never truncated (HAProxy len truncates); 1 to 65535.',
+      format: (val: unknown) => {
+        if (!Number.isInteger(val) || (val as number) < 1 || (val as number) > 65_535) throw new Error('must be a whole number of characters from 1 to 65535');
+      },
+      default: 128,
+    },
     mode: { doc: 'learn: match and store; match-only: never store new entries.', format: ['learn', 'match-only'], default: 'learn' },
     // Where the table lives: this process, or Redis shared by every instance (docs/scale-out.md).
     store: storeSchema,

@@ -1,4 +1,5 @@
 import type { Backend, TableEntry, TableQuery, TableView } from '@tether/core';
+import { DIGEST_PREFIX, storedKey } from './stored-key.ts';
 
 interface Entry {
   backend: string;
@@ -47,9 +48,9 @@ export class StickTable {
 
   /**
    * Takes new options (a configuration reload changed them) and keeps the entries: a smaller
-   * `size` evicts idle entries, least recently used first; a shorter `keyLength` truncates the
-   * keys (entries that then collide keep the most recently seen); a longer one leaves the stored,
-   * shorter keys as they are (those clients miss once, and are learned again under the full key).
+   * `size` evicts idle entries, least recently used first; a shorter `keyLength` stores the keys
+   * now too long as their digests (so their clients keep matching); a longer one leaves the
+   * digests as they are (those clients miss once, and are learned again under the whole key).
    */
   reconfigure(options: StickTableOptions): void {
     const shorter = options.keyLength < this.#options.keyLength;
@@ -57,6 +58,8 @@ export class StickTable {
     if (shorter) {
       for (const map of [this.#idle, this.#busy]) {
         for (const [key, e] of [...map]) {
+          // A stored digest is already in its final form (no raw key starts with the prefix).
+          if (key.startsWith(DIGEST_PREFIX)) continue;
           const cut = this.normalize(key);
           if (cut === key) continue;
           map.delete(key);
@@ -69,20 +72,28 @@ export class StickTable {
     while (this.size > options.size && this.#evictOne());
   }
 
-  /** Truncates like HAProxy's `len`: longer keys share the entry of their prefix. */
+  /**
+   * The key as stored: itself, or its SHA-256 digest when longer than `keyLength` (not HAProxy's
+   * truncation, under which two ids sharing a prefix share an entry without a word).
+   */
   normalize(key: string): string {
-    return key.length > this.#options.keyLength ? key.slice(0, this.#options.keyLength) : key;
+    return storedKey(key, this.#options.keyLength);
   }
 
-  /** The backend id stored for `key`, refreshing its idle timer; undefined on a miss. */
-  match(key: string): string | undefined {
+  /**
+   * The backend id stored for `key`, refreshing its idle timer; undefined on a miss. `hit`: count
+   * it in the entry's `hits` (a connection's first lookup; retries of the same connection do not).
+   */
+  match(key: string, hit = true): string | undefined {
     const busy = this.#busy.get(key);
     if (busy) {
+      if (hit) busy.hits++;
       this.#touch(busy);
       return busy.backend;
     }
     const idle = this.#liveIdle(key);
     if (!idle) return undefined;
+    if (hit) idle.hits++;
     this.#touch(idle);
     this.#idle.delete(key);
     this.#idle.set(key, idle);
@@ -256,7 +267,6 @@ export class StickTable {
   }
 
   #touch(entry: Entry): void {
-    entry.hits++;
     entry.lastSeen = this.#options.now();
   }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { formatHostPort, parseDuration, parseHostPort, type HostPort } from '@tether/core';
+import { durationFormat, durationProblem, formatHostPort, parseDuration, parseHostPort, type HostPort } from '@tether/core';
 
 /**
  * The stick table's `store` option: where the table lives. `memory` (the default) is this process
@@ -71,10 +71,7 @@ export const storeSchema = {
   prefix: { doc: 'Prepended to every key (and the invalidation channel), so several balancers can share one Redis.', format: String, default: 'tether:' },
   timeout: {
     doc: 'Longest a connection waits on Redis; past it the rest of the chain decides and the learn is written back later.',
-    format: (val: unknown) => {
-      const ms = parseDuration(val);
-      if (ms === undefined || ms < 1 || ms > MAX_TIMEOUT_MS) throw new Error(`must be a duration from 1ms to ${MAX_TIMEOUT_MS / 1000}s (e.g. "50ms")`);
-    },
+    format: durationFormat({ min: 1, max: MAX_TIMEOUT_MS }),
     default: '50ms',
   },
   username: text(`ACL user name (or in the URL, or ${'TETHER_REDIS_USERNAME'}).`),
@@ -144,7 +141,8 @@ function parseRedis(o: Record<string, unknown>, env: Readonly<Record<string, str
   const prefix = o.prefix ?? 'tether:';
   check(typeof prefix === 'string' && prefix.length > 0 && prefix.length <= 128, 'prefix must be a non-empty string of at most 128 characters (e.g. "tether:")');
   const timeoutMs = parseDuration(o.timeout ?? '50ms');
-  check(timeoutMs !== undefined && timeoutMs >= 1 && timeoutMs <= MAX_TIMEOUT_MS, `timeout must be a duration from 1ms to ${MAX_TIMEOUT_MS / 1000}s (e.g. "50ms")`);
+  const timeoutProblem = durationProblem(o.timeout ?? '50ms', { min: 1, max: MAX_TIMEOUT_MS });
+  check(timeoutProblem === undefined, `timeout ${timeoutProblem}`);
   const tls = parseTls(o.tls, fromUrl?.tls ?? false);
   return {
     type: 'redis',

@@ -2,6 +2,7 @@ import { testConn } from '@tether/core/testing';
 import { createLogger, PLUGIN_API_VERSION, Stats, validateOptions, type Backend, type ConnInfo, type Strategy, type TableView } from '@tether/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import stickTable from '../src/index.ts';
+import { storedKey } from '../src/stored-key.ts';
 
 // The plugin as the core uses it: options validated by the plugin's own schema, create() given a
 // context with an injectable clock, then select / onSpliced / onClosed per connection.
@@ -121,11 +122,40 @@ describe('stick-table plugin select', () => {
     expect((await strategy.select(conn('k'), BOTH)).kind).toBe('abstain');
   });
 
-  it('truncates keys to keyLength, so keys sharing that prefix share an entry', async () => {
+  it('stores keys longer than keyLength as digests: keys sharing a prefix keep entries of their own', async () => {
     const { strategy, entries } = await make({ keyLength: 8 });
     await connectVia(strategy, conn('device-0001'), BOTH, B);
-    expect(await strategy.select(conn('device-0002'), BOTH)).toEqual({ kind: 'selected', backend: B, remembered: true });
-    expect(entries().map((e) => e.key)).toEqual(['device-0']);
+    await connectVia(strategy, conn('device-0002'), [A], A);
+    expect(await strategy.select(conn('device-0001'), BOTH)).toEqual({ kind: 'selected', backend: B, remembered: true });
+    expect(await strategy.select(conn('device-0002'), BOTH)).toEqual({ kind: 'selected', backend: A, remembered: true });
+    expect(entries().map((e) => e.key).sort()).toEqual([storedKey('device-0001', 8), storedKey('device-0002', 8)].sort());
+    expect(entries()[0]!.key).toMatch(/^sha256:[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('refuses keyLength 0 (every key would be a digest) and past 65535', () => {
+    for (const keyLength of [0, -1, 1.5, 65_536]) expect(() => validateOptions(stickTable, { keyLength })).toThrow(/keyLength: must be a whole number of characters from 1 to 65535/);
+  });
+});
+
+describe('stick-table plugin counters count connections, not lookups', () => {
+  it('a connection retried after a refused backend is one miss, however many times the chain asks', async () => {
+    const { strategy, count } = await make();
+    const c = conn('new-device');
+    for (const offered of [BOTH, [B], [B]]) expect(await strategy.select(c, offered)).toEqual({ kind: 'abstain' });
+    expect(count('misses')).toBe(1);
+  });
+
+  it('a reconnect is one hit (in the counter and in its entry); its retry without the entry\'s backend is one redispatch', async () => {
+    const { strategy, count, entries } = await make();
+    await connectVia(strategy, conn('dev'), BOTH, A);
+    const again = conn('dev');
+    expect(await strategy.select(again, BOTH)).toEqual({ kind: 'selected', backend: A, remembered: true });
+    // A refused the connection: the chain asks again without it, twice.
+    expect(await strategy.select(again, [B])).toEqual({ kind: 'abstain' });
+    expect(await strategy.select(again, [B])).toEqual({ kind: 'abstain' });
+    strategy.onSpliced?.(again, B);
+    expect({ hits: count('hits'), misses: count('misses'), redispatches: count('redispatches') }).toEqual({ hits: 1, misses: 1, redispatches: 1 });
+    expect(entries()[0]).toMatchObject({ key: 'dev', backend: 'b', hits: 1 });
   });
 });
 
@@ -216,10 +246,11 @@ describe('stick-table operator edits (tether table set / delete / clear)', () =>
     expect(entries().find((e) => e.key === 'fresh')).toMatchObject({ backend: 'a', use: 0 });
   });
 
-  it('set normalizes the key like a connection would (truncated to keyLength)', async () => {
+  it('set stores the key like a connection would (a digest past keyLength)', async () => {
     const { strategy, entries } = await make({ keyLength: 4 });
     await strategy.setEntry!('device-0001', B);
-    expect(entries().map((e) => e.key)).toEqual(['devi']);
+    expect(entries().map((e) => e.key)).toEqual([storedKey('device-0001', 4)]);
+    expect(await strategy.select(conn('device-0001'), BOTH)).toEqual({ kind: 'selected', backend: B, remembered: true });
   });
 
   it('delete forgets one key (the next connection is a miss); clear forgets all, or one backend\'s', async () => {
@@ -274,11 +305,15 @@ describe('stick-table across a configuration reload that changes its options (ct
     expect(next.entries().map((e) => e.key)).toEqual(['k3', 'busy']);
   });
 
-  it('a shorter keyLength truncates the stored keys, so clients keep matching', async () => {
+  it('a shorter keyLength stores the keys now too long as digests, so clients keep matching', async () => {
     const old = await make({ keyLength: 20 });
     await connectVia(old.strategy, conn('device-0001-abcdef'), [B], B);
     const next = await successor(old.strategy, { keyLength: 6 });
-    expect(next.entries().map((e) => e.key)).toEqual(['device']);
+    expect(next.entries().map((e) => e.key)).toEqual([storedKey('device-0001-abcdef', 6)]);
+    // A digest stays a digest through a further change, and still matches.
+    const third = await successor(next.strategy, { keyLength: 3 });
+    expect(third.entries().map((e) => e.key)).toEqual([storedKey('device-0001-abcdef', 3)]);
+    expect(await third.strategy.select(conn('device-0001-abcdef'), BOTH)).toEqual({ kind: 'selected', backend: B, remembered: true });
     expect(await next.strategy.select(conn('device-0001-abcdef'), BOTH)).toEqual({ kind: 'selected', backend: B, remembered: true });
   });
 });

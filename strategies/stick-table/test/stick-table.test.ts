@@ -1,5 +1,6 @@
 import type { Backend } from '@tether/core';
 import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { StickTable } from '../src/stick-table.ts';
 
 // Time is driven through the injected clock: `clock.t` is the only time the table ever sees.
@@ -51,14 +52,16 @@ describe('StickTable match / store / release', () => {
     expect(t.get('k')?.use).toBe(2);
   });
 
-  it('counts every match and store as a hit and records when it was last seen', () => {
+  it('counts a match as a hit (a store is not one; a retry\'s match can say it is not) and records when it was last seen', () => {
     const { t, clock } = table();
     t.store('k', A);
+    expect(t.get('k')?.hits).toBe(0);
     clock.t += 5;
     t.match('k');
     t.match('k');
+    t.match('k', false);
     const [entry] = t.view('t').entries;
-    expect(entry).toMatchObject({ key: 'k', backend: 'a', hits: 3, lastSeen: clock.t, use: 1 });
+    expect(entry).toMatchObject({ key: 'k', backend: 'a', hits: 2, lastSeen: clock.t, use: 1 });
   });
 
   it('ignores the release of a key it does not hold', () => {
@@ -129,7 +132,7 @@ describe('StickTable expiry', () => {
     storeIdle(t, 'k', A);
     clock.t += 1000;
     t.store('k', B);
-    expect(t.get('k')).toMatchObject({ backend: 'b', use: 1, hits: 1 });
+    expect(t.get('k')).toMatchObject({ backend: 'b', use: 1, hits: 0 });
   });
 });
 
@@ -196,16 +199,26 @@ describe('StickTable key length', () => {
   it.each([
     ['shorter', 'abc', 'abc'],
     ['exactly as long', 'abcd', 'abcd'],
-    ['longer (truncated)', 'abcdefgh', 'abcd'],
+    ['longer (its SHA-256)', 'abcdefgh', `sha256:${createHash('sha256').update('abcdefgh').digest('base64url')}`],
+    ['short but shaped like a digest (digested too)', 'sha256:', `sha256:${createHash('sha256').update('sha256:').digest('base64url')}`],
     ['empty', '', ''],
-  ])('normalizes a %s key', (_name, key, expected) => {
+  ])('stores a %s key', (_name, key, expected) => {
     expect(table({ keyLength: 4 }).t.normalize(key)).toBe(expected);
   });
 
-  it('makes keys with the same prefix share one entry, like HAProxy len', () => {
+  it('gives keys with the same prefix entries of their own, unlike HAProxy len (no silent sharing)', () => {
     const { t } = table({ keyLength: 8 });
     t.store(t.normalize('device-0001'), A);
-    expect(t.match(t.normalize('device-0002'))).toBe('a');
+    expect(t.match(t.normalize('device-0002'))).toBeUndefined();
+    expect(t.match(t.normalize('device-0001'))).toBe('a');
+  });
+
+  it('keeps 65,535-character keys apart that differ only in their last character', () => {
+    const { t } = table({ keyLength: 128 });
+    const long = 'k'.repeat(65_534);
+    t.store(t.normalize(`${long}1`), A);
+    expect(t.match(t.normalize(`${long}2`))).toBeUndefined();
+    expect(t.normalize(`${long}1`)).toHaveLength(50);
   });
 });
 
@@ -241,8 +254,8 @@ describe('StickTable view', () => {
     const view = t.view('stick-table');
     expect(view).toMatchObject({ name: 'stick-table', type: 'string', size: 50, used: 2 });
     expect(view.entries).toEqual([
-      { key: 'idle', backend: 'a', use: 0, hits: 1, lastSeen: clock.t - 300, expiresInMs: 700 },
-      { key: 'busy', backend: 'b', use: 1, hits: 1, lastSeen: clock.t, expiresInMs: 1000 },
+      { key: 'idle', backend: 'a', use: 0, hits: 0, lastSeen: clock.t - 300, expiresInMs: 700 },
+      { key: 'busy', backend: 'b', use: 1, hits: 0, lastSeen: clock.t, expiresInMs: 1000 },
     ]);
     expect(t.view('x', { limit: 1 }).entries.map((e) => e.key)).toEqual(['idle']);
     expect(t.view('x', { limit: 1 }).used).toBe(2);

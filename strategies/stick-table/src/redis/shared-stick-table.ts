@@ -90,6 +90,8 @@ class SharedStickTable {
   readonly #slackMs: number;
   readonly #throttle: LogThrottle;
   readonly #sync: string;
+  /** Attribute that remembers how this table counted a connection's lookups (local-select.ts). */
+  readonly #counted: string;
   readonly #sweeper: NodeJS.Timeout;
   #status: Status = 'connecting';
   #since = 0;
@@ -105,6 +107,7 @@ class SharedStickTable {
     this.#ctx = ctx;
     this.#options = options;
     this.#sync = `stick-table:redis:${++instances}`;
+    this.#counted = `${options.storedAttribute}:counted`;
     this.#slackMs = refreshSlack(options.expireMs);
     this.#table = new StickTable({ size: options.size, expireMs: options.expireMs, keyLength: options.keyLength, now: ctx.now });
     this.#sweeper = setInterval(() => this.#table.sweep(), Math.min(Math.max(options.expireMs / 10, 1000), 60_000));
@@ -175,7 +178,7 @@ class SharedStickTable {
 
   strategy(): Strategy {
     return {
-      select: (conn, backends) => localSelect(this.#table, this.#ctx.stats, conn, backends),
+      select: (conn, backends) => localSelect(this.#table, this.#ctx.stats, conn, backends, this.#counted),
       confirm: (conn, choice, backends) => this.#confirm(conn, choice, backends),
       onSpliced: (conn, backend) => this.#spliced(conn, backend),
       onClosed: (conn, backend) => this.#closed(conn, backend),
