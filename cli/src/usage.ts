@@ -205,8 +205,7 @@ ${ADMIN_OPTIONS}`,
 
 One line per backend: address, effective state, the operator's state, health, weight, live
 connections (summed over the workers) and source: static (the configuration's backends) or the
-provider that discovered it (dns NAME:PORT, dns SRV NAME, file PATH). A backend a provider dropped
-that still has live connections is marked removed.
+provider that discovered it (dns NAME:PORT, dns SRV NAME, file PATH).
 
 ${ADMIN_OPTIONS}`,
 
