@@ -209,4 +209,16 @@ describe('DNS provider at start', () => {
     await expect(startBalancer({ backends: [], providers: [{ use: 'dns', options: { name: 'many.test' } }] })).rejects.toThrow(/options\.port is required for A records/);
     await expect(startBalancer({ backends: [], providers: [{ use: 'dns', options: { name: 'many.test', port: 1, resolvers: ['nope'] } }] })).rejects.toThrow(/dns.*resolvers/);
   });
+
+  it('resolvers that do not answer do not hold the start: it goes on without the backends, which come once DNS answers', async () => {
+    const dns = await dnsServer();
+    dns.mode = 'drop';
+    const options = { name: 'slow.test', port: 1883, resolvers: [dns.address], ...FAST_DNS, timeout: '3s', tries: 2 };
+    const b = await balancer([{ use: 'dns', options }]);
+    expect(b.server.pool.all()).toEqual([]);
+    await waitForLog(b.logs, { msg: 'DNS resolution still running at start; starting without its backends' });
+    dns.setA('slow.test', ['127.0.0.9']);
+    dns.mode = 'answer';
+    await waitFor(() => b.server.pool.all().length === 1, { what: 'the backend once DNS answers', timeoutMs: 20_000 });
+  });
 });

@@ -70,6 +70,18 @@ describe('file provider', () => {
     expect(balancer.server.pool.get(a.id)?.activeConnections).toBe(1);
     expect(balancer.server.stats.get('file_backends_added')).toBe(1);
     expect(balancer.server.stats.get('file_backends_removed')).toBe(1);
+
+    // Its last connection closes: the backend is forgotten, its stick-table entry is not, and when
+    // it comes back under the same name its client goes back to it (a table hit).
+    await clients.disconnect(onA.client);
+    await waitFor(() => balancer.server.pool.get(a.id) === undefined, { what: `${a.id} to be forgotten` });
+    expect(await stuckTo(balancer, 'on-a')).toBe(a.id);
+    replace(list, YAML.stringify([entry(b), entry(a)]));
+    await waitFor(() => balancer.server.pool.get(a.id) !== undefined, { what: `${a.id} to come back` });
+    const hits = balancer.server.stats.get('stick_table_hits');
+    await clients.connect(balancer.url, { clientId: 'on-a' });
+    expect(a.holds('on-a')).toBe(true);
+    expect(balancer.server.stats.get('stick_table_hits')).toBe(hits + 1);
   });
 
   it('a file that cannot be read at start fails the start with its path', async () => {

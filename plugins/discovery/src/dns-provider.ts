@@ -20,6 +20,9 @@ export interface DnsOptions {
   onUnresolved: 'warn' | 'refuse';
 }
 
+/** How long start waits for the first resolution (plugin create() has 10 s in all). */
+const FIRST_WAIT_MS = 5000;
+
 interface Timing {
   readonly intervalMs: number;
   readonly minIntervalMs: number;
@@ -97,12 +100,31 @@ class DnsProvider implements Provider {
     ctx.signal.addEventListener('abort', () => this.close(), { once: true });
   }
 
-  /** The resolution at start: its backends are in the pool before the listeners open. */
+  /**
+   * The resolution at start: its backends are in the pool before the listeners open. It waits at
+   * most FIRST_WAIT_MS (slow or unreachable resolvers must not hold the start past the plugin
+   * create timeout); a resolution still running then goes on and its backends come when it ends.
+   */
   async first(): Promise<void> {
-    const delay = await this.#resolve();
+    const pending = this.#resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), FIRST_WAIT_MS)));
+    const delay = await Promise.race([pending, late]).finally(() => clearTimeout(timer));
+    if (delay === undefined) {
+      if (this.#options.onUnresolved === 'refuse') {
+        this.close();
+        throw new Error(`${this.label}: no answer from the resolvers within ${FIRST_WAIT_MS} ms at start (onUnresolved: refuse)`);
+      }
+      this.#ctx.log.warn({ provider: this.label, waitedMs: FIRST_WAIT_MS }, 'DNS resolution still running at start; starting without its backends');
+      void pending.then((next) => this.#schedule(this.#hold.current().length === 0 ? this.#timing.retryMs : next));
+      return;
+    }
     if (this.#hold.current().length === 0) {
       const why = `${this.label} gave no usable record`;
-      if (this.#options.onUnresolved === 'refuse') throw new Error(`${why} at start (onUnresolved: refuse)`);
+      if (this.#options.onUnresolved === 'refuse') {
+        this.close();
+        throw new Error(`${why} at start (onUnresolved: refuse)`);
+      }
       this.#ctx.log.warn({ provider: this.label, retryMs: this.#timing.retryMs }, `${why} at start; starting without its backends and retrying`);
       return this.#schedule(this.#timing.retryMs);
     }
