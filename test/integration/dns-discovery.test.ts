@@ -92,6 +92,9 @@ describe.skipIf(skip !== '')(`DNS A records${skip}`, () => {
     expect(b.server.pool.all().map((x) => x.id)).toEqual([one]);
     expect(b.server.pool.get(two)?.activeConnections).toBe(2);
     expect(counter(b, 'dns_backends_removed')).toBe(1);
+    const metrics = (await b.server.metrics!.exposition()).body;
+    expect(metrics).toMatch(/^tether_dns_backends_added_total 1$/m);
+    expect(metrics).toMatch(/^tether_dns_backends_removed_total 1$/m);
     for (const id of ['after-1', 'after-2', 'after-3']) {
       await connect(b, id);
       expect(await stuckTo(b, id)).toBe(one);
