@@ -3,7 +3,7 @@ import { describe } from '../errors.ts';
 import { formatHostPort, parseHostPort } from '../net/address.ts';
 import type { Named } from '../plugins/plugin-loader.ts';
 import type { ProvidedBackend, Provider } from '../plugin.ts';
-import type { Stats, } from '../stats.ts';
+import type { Stats } from '../stats.ts';
 import type { ApplyOptions, BackendDefinition, BackendPool, PoolChanges } from './backend-pool.ts';
 import { isWeight, WEIGHT_MAX, WEIGHT_MIN } from './weight.ts';
 
@@ -57,17 +57,21 @@ export class BackendSources {
    */
   attach(providers: readonly Named<Provider>[]): void {
     const next = new Map<Provider, Attached>();
+    const started: [Provider, Attached][] = [];
+    for (const { name, product } of providers) {
+      const kept = this.#providers.get(product);
+      if (kept) {
+        next.set(product, kept);
+        continue;
+      }
+      const attached: Attached = { label: product.label ?? name, plugin: name, definitions: [] };
+      next.set(product, attached);
+      started.push([product, attached]);
+    }
+    this.#providers = next;
     this.#attaching = true;
     try {
-      for (const { name, product } of providers) {
-        const kept = this.#providers.get(product);
-        if (kept) {
-          next.set(product, kept);
-          continue;
-        }
-        const attached: Attached = { label: product.label ?? name, plugin: name, definitions: [] };
-        next.set(product, attached);
-        this.#providers = next;
+      for (const [product, attached] of started) {
         try {
           product.start((backends) => this.#emitted(product, attached, backends));
         } catch (err) {
@@ -75,7 +79,6 @@ export class BackendSources {
         }
       }
     } finally {
-      this.#providers = next;
       this.#attaching = false;
     }
   }
