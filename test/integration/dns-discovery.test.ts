@@ -224,4 +224,14 @@ describe('DNS provider at start', () => {
     dns.mode = 'answer';
     await waitFor(() => b.server.pool.all().length === 1, { what: 'the backend once DNS answers', timeoutMs: 20_000 });
   });
+
+  it('several resolvers: one that does not answer is passed over for the next', async () => {
+    const silent = await dnsServer();
+    silent.mode = 'drop';
+    const dns = await dnsServer();
+    dns.setA('two.test', ['127.0.0.7']);
+    const b = await balancer([{ use: 'dns', options: { name: 'two.test', port: 1883, resolvers: [silent.address, dns.address], ...FAST_DNS } }]);
+    expect(b.server.pool.all().map((x) => x.id)).toEqual(['two.test/127.0.0.7:1883']);
+    expect(silent.queries).toBeGreaterThan(0);
+  });
 });
