@@ -60,7 +60,7 @@ describe('tether start --backend-srv', () => {
     expect(text).toContain('source=dns SRV _mqtt._tcp.test');
     const { connack } = await connectClient(tether.url, { clientId: 'via-srv' });
     expect(connack.returnCode).toBe(0);
-    expect(brokers.some((b) => b.holds('via-srv'))).toBe(true);
+    await waitFor(() => brokers.some((b) => b.holds('via-srv')), { what: 'a broker to hold via-srv' });
   }, T);
 
   it('--resolver without a DNS backend is a usage error', async () => {
