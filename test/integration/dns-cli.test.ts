@@ -51,10 +51,12 @@ describe('tether start --backend-srv', () => {
   it('takes the SRV records from the given resolver; backend list shows where each backend came from', async () => {
     const { dns, brokers } = await setup(2);
     dns.setSrv('_mqtt._tcp.test', srv(brokers));
-    const tether = await startTether(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--backend-srv', '_mqtt._tcp.test', '--resolver', dns.address]);
+    const port = brokers[0]!.port;
+    const tether = await startTether(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--backend-dns', `b0.test:${port}`, '--backend-srv', '_mqtt._tcp.test', '--resolver', dns.address]);
     const { text, rows } = await backendList(tether.admin!);
     expect(rows.map((r) => [r.id, r.source, r.weight])).toEqual([
-      [`_mqtt._tcp.test/b0.test:${brokers[0]!.port}`, 'dns SRV _mqtt._tcp.test', 1],
+      [`b0.test/127.0.0.1:${port}`, `dns b0.test:${port}`, 1],
+      [`_mqtt._tcp.test/b0.test:${port}`, 'dns SRV _mqtt._tcp.test', 1],
       [`_mqtt._tcp.test/b1.test:${brokers[1]!.port}`, 'dns SRV _mqtt._tcp.test', 2],
     ]);
     expect(text).toContain('source=dns SRV _mqtt._tcp.test');
@@ -63,10 +65,13 @@ describe('tether start --backend-srv', () => {
     await waitFor(() => brokers.some((b) => b.holds('via-srv')), { what: 'a broker to hold via-srv' });
   }, T);
 
-  it('--resolver without a DNS backend is a usage error', async () => {
+  it('--resolver without a DNS backend, and --backend-dns without a port, are usage errors', async () => {
     const r = await runTether(['start', '--listen', '127.0.0.1:0', '--resolver', '127.0.0.1:53']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--resolver sets the DNS servers of --backend-dns and --backend-srv');
+    const noPort = await runTether(['start', '--listen', '127.0.0.1:0', '--backend-dns', 'emqx.example']);
+    expect(noPort.code).toBe(2);
+    expect(noPort.stderr).toContain('--backend-dns takes NAME:PORT (e.g. emqx.example:1883); got "emqx.example"');
   }, T);
 });
 
