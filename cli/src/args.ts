@@ -8,6 +8,10 @@ export const CONFIG_FLAGS = {
   config: { type: 'string', short: 'c' },
   listen: { type: 'string' },
   backend: { type: 'string', multiple: true },
+  'backend-dns': { type: 'string', multiple: true },
+  'backend-srv': { type: 'string', multiple: true },
+  'backend-file': { type: 'string', multiple: true },
+  resolver: { type: 'string', multiple: true },
   'send-proxy': { type: 'string' },
   admin: { type: 'string' },
   'metrics-listen': { type: 'string' },
@@ -122,6 +126,7 @@ export function configSources(values: FlagValues): ConfigSources {
     'log.level': values['log-level'],
     workers: values.workers,
     listeners: quickListeners(values),
+    providers: providerFlags(values),
   };
   const redis = values.redis;
   return {
@@ -129,6 +134,33 @@ export function configSources(values: FlagValues): ConfigSources {
     overrides,
     ...(typeof redis === 'string' ? { adjust: (config) => withRedisStore(config, redis) } : {}),
   };
+}
+
+/**
+ * The discovery quick start: --backend-dns NAME:PORT (A records), --backend-srv NAME (SRV records)
+ * and --backend-file FILE, each repeatable; --resolver HOST:PORT (repeatable) asks those DNS
+ * servers instead of the system's. Like --backend for backends, they replace the file's `providers`.
+ */
+function providerFlags(values: FlagValues): unknown[] | undefined {
+  const dns = (values['backend-dns'] as string[] | undefined) ?? [];
+  const srv = (values['backend-srv'] as string[] | undefined) ?? [];
+  const files = (values['backend-file'] as string[] | undefined) ?? [];
+  const resolvers = (values.resolver as string[] | undefined) ?? [];
+  if (dns.length + srv.length + files.length === 0) {
+    if (resolvers.length > 0) throw new UsageError('--resolver sets the DNS servers of --backend-dns and --backend-srv: give one of them too');
+    return undefined;
+  }
+  const common = resolvers.length > 0 ? { resolvers } : {};
+  return [
+    ...dns.map((text) => {
+      const colon = text.lastIndexOf(':');
+      const port = colon > 0 ? text.slice(colon + 1) : '';
+      if (!/^\d+$/.test(port)) throw new UsageError(`--backend-dns takes NAME:PORT (e.g. emqx.example:1883); got "${text}"`);
+      return { use: 'dns', options: { name: text.slice(0, colon), port: Number(port), ...common } };
+    }),
+    ...srv.map((name) => ({ use: 'dns', options: { name, type: 'SRV', ...common } })),
+    ...files.map((file) => ({ use: 'file', options: { path: resolve(file) } })),
+  ];
 }
 
 const TLS_FLAGS = ['tls-cert', 'tls-key', 'tls-ca', 'tls-verify'] as const;

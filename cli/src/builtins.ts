@@ -1,4 +1,5 @@
 import { PluginRegistry, type TetherPlugin } from '@tether/core';
+import discovery from '@tether/plugin-discovery';
 import mqttKeys from '@tether/plugin-mqtt-keys';
 import proxyProtocol, { proxyIn } from '@tether/plugin-proxy-protocol';
 import tlsPlugins from '@tether/plugin-tls';
@@ -21,6 +22,7 @@ export const BUILTIN_PLUGINS: readonly TetherPlugin[] = [
   proxyProtocol,
   proxyIn,
   ...tlsPlugins,
+  ...discovery,
 ];
 
 export function builtinRegistry(): PluginRegistry {
@@ -32,6 +34,7 @@ export function builtinRegistry(): PluginRegistry {
 function packageOf(plugin: TetherPlugin): string {
   if (plugin === proxyIn) return 'plugin-proxy-protocol';
   if (tlsPlugins.includes(plugin)) return 'plugin-tls';
+  if (plugin.kind === 'provider') return 'plugin-discovery';
   if (plugin.kind === 'strategy') return `strategy-${plugin.name}`;
   return plugin.kind === 'sink' ? `plugin-${plugin.name}` : 'plugin-mqtt-keys';
 }

@@ -17,6 +17,10 @@ const CONFIG_OPTIONS = `Configuration options (they override the file and TETHER
   --listen HOST:PORT         MQTT listener                       (default 127.0.0.1:1883)
   --backend [NAME=]HOST:PORT a broker; repeat for each            (default: embedded brokers)
   --send-proxy v1|v2|none    PROXY protocol towards the --backend brokers
+  --backend-dns NAME:PORT    every address of NAME (A records) on PORT, re-resolved every 10s; repeatable
+  --backend-srv NAME         the SRV records of NAME (_mqtt._tcp.example): targets, ports, weights; repeatable
+  --backend-file FILE        the backends listed in a YAML/JSON file, watched; repeatable
+  --resolver HOST:PORT       DNS server for --backend-dns/--backend-srv instead of the system's; repeatable
   --admin HOST:PORT          admin HTTP API (and GET /metrics), loopback unless a token is set (default off)
   --metrics-listen HOST:PORT read-only listener for GET /metrics only (Prometheus) (default off)
   --key a,b                  key extractor chain                  (default client-id)
@@ -203,8 +207,9 @@ ${ADMIN_OPTIONS}`,
 
   'backend list': `Usage: tether backend list [options]
 
-One line per backend: address, effective state, the operator's state, health, weight and live
-connections (summed over the workers).
+One line per backend: address, effective state, the operator's state, health, weight, live
+connections (summed over the workers) and source: static (the configuration's backends) or the
+provider that discovered it (dns NAME:PORT, dns SRV NAME, file PATH).
 
 ${ADMIN_OPTIONS}`,
 

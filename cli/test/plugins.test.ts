@@ -41,7 +41,7 @@ describe('tether plugins: the built-ins', () => {
     expect(rows.map(({ name, kind, version, source }) => ({ name, kind, version, source }))).toEqual(expect.arrayContaining(BUILTINS));
     expect(new Set(rows.map((r) => r.name)).size).toBe(rows.length);
     for (const row of rows) {
-      expect(['transport', 'extractor', 'strategy', 'sink']).toContain(row.kind);
+      expect(['transport', 'extractor', 'strategy', 'sink', 'provider']).toContain(row.kind);
       expect(row.version).toMatch(/^\d+\.\d+\.\d+/);
       expect(row.description).not.toBe('');
     }

@@ -1,6 +1,6 @@
-export { PLUGIN_API_VERSION, ABSTAIN, selected, refuse, defineTransport, defineExtractor, defineStrategy, defineSink } from './plugin.ts';
+export { PLUGIN_API_VERSION, ABSTAIN, selected, refuse, defineTransport, defineExtractor, defineStrategy, defineSink, defineProvider } from './plugin.ts';
 export type {
-  AdminState, Backend, BackendState, ConnFacts, ConnInfo, TlsFacts, Transport, TransportPlugin, Extractor, ExtractorPlugin, PeerChannel, PluginContext, PluginKind, Refusal, Selection, Sink, SinkPlugin,
+  AdminState, Backend, BackendState, ConnFacts, ConnInfo, TlsFacts, Transport, TransportPlugin, Extractor, ExtractorPlugin, PeerChannel, Provider, ProviderPlugin, ProvidedBackend, PluginContext, PluginKind, Refusal, Selection, Sink, SinkPlugin,
   StatsScope, Strategy, StrategyPlugin, TableEntry, TableQuery, TableView, TetherPlugin,
 } from './plugin.ts';
 export {

@@ -7,6 +7,9 @@
  * (`create`). Tether calls `create` once at start and then calls the cheap per-connection hooks of
  * what it returned. Plugins never see the DI container, sockets of other connections, or RxJS.
  *
+ * Besides the four connection slots, a `provider` (made with `defineProvider`) supplies backends:
+ * it tells Tether the current set whenever it changes (DNS, a watched file, a service registry).
+ *
  * The four slots, in pipeline order:
  * - transport: runs on each accepted connection of a listener, before the CONNECT is read: reads a
  *              PROXY header, terminates TLS. Returns the socket the rest of the pipeline reads.
@@ -26,7 +29,7 @@ import type { Schema } from 'convict';
 /** The contract version this build of @tether/core implements. Plugins declare the one they target. */
 export const PLUGIN_API_VERSION = 1;
 
-export type PluginKind = 'transport' | 'extractor' | 'strategy' | 'sink';
+export type PluginKind = 'transport' | 'extractor' | 'strategy' | 'sink' | 'provider';
 
 /** What an operator sets: `drain` takes no new connections but keeps the live ones; `maint` neither. */
 export type AdminState = 'ready' | 'drain' | 'maint';
@@ -52,6 +55,10 @@ export interface Backend {
    * clients of a WebSocket listener are offered this backend, and their connections pass through.
    */
   readonly websocketPath?: string | undefined;
+  /** Where the backend came from: `static` (the configuration's `backends`) or a provider's label (`dns _mqtt._tcp.example`). */
+  readonly source?: string;
+  /** What its provider said about it (an SRV record's priority, a pod name); empty for static backends. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /** What TLS termination learned about a connection. */
@@ -269,6 +276,39 @@ export interface Sink {
   close?(): void | Promise<void>;
 }
 
+/** One backend as a provider describes it. */
+export interface ProvidedBackend {
+  /**
+   * Stable name: the same backend must get the same name on every emission, whatever the order
+   * of the records it came from, because the stick table and rendezvous hashing key on it.
+   */
+  readonly name: string;
+  /** `host:port` (`[::1]:port` for IPv6). */
+  readonly address: string;
+  /** From WEIGHT_MIN to WEIGHT_MAX (1 to 256); default 1. */
+  readonly weight?: number;
+  /** Free-form facts shown by `tether backend list --json` (strings only). */
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A source of backends. The core calls `start` once, right after `create`; the provider then
+ * calls `emit` with the COMPLETE current set every time it changes (not a diff), and may call it
+ * at once with what `create` already learned. Emitting an equal set again is harmless. The core
+ * applies each set to the live pool: a new backend is health-checked before it takes clients
+ * (when health checks are configured), a vanished one takes no new clients and keeps its live
+ * connections until they close. Stop your timers and watchers when `ctx.signal` aborts (or in
+ * `close`): a reload that changes the provider's options creates a new product and retires this one.
+ */
+export interface Provider {
+  start(emit: (backends: readonly ProvidedBackend[]) => void): void;
+  /** Shown as each backend's `source` (e.g. `dns emqx.example:1883`); defaults to the plugin's name. */
+  readonly label?: string;
+  /** A configuration reload kept this product (its options did not change). */
+  reload?(): void | Promise<void>;
+  close?(): void | Promise<void>;
+}
+
 /**
  * Counter scope given to each plugin; names are snake_case and prefixed with the plugin name.
  * Each counter shows under the admin API's GET /stats as `<plugin>_<name>` and in GET /metrics as
@@ -354,8 +394,9 @@ export type TransportPlugin<O = Record<string, unknown>> = PluginBase<'transport
 export type ExtractorPlugin<O = Record<string, unknown>> = PluginBase<'extractor', O, Extractor>;
 export type StrategyPlugin<O = Record<string, unknown>> = PluginBase<'strategy', O, Strategy>;
 export type SinkPlugin<O = Record<string, unknown>> = PluginBase<'sink', O, Sink>;
+export type ProviderPlugin<O = Record<string, unknown>> = PluginBase<'provider', O, Provider>;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type TetherPlugin = TransportPlugin<any> | ExtractorPlugin<any> | StrategyPlugin<any> | SinkPlugin<any>;
+export type TetherPlugin = TransportPlugin<any> | ExtractorPlugin<any> | StrategyPlugin<any> | SinkPlugin<any> | ProviderPlugin<any>;
 
 /** Identity helpers: they exist so TypeScript infers the option type from the schema. */
 export function defineTransport<O>(plugin: TransportPlugin<O>): TransportPlugin<O> {
@@ -368,5 +409,8 @@ export function defineStrategy<O>(plugin: StrategyPlugin<O>): StrategyPlugin<O> 
   return plugin;
 }
 export function defineSink<O>(plugin: SinkPlugin<O>): SinkPlugin<O> {
+  return plugin;
+}
+export function defineProvider<O>(plugin: ProviderPlugin<O>): ProviderPlugin<O> {
   return plugin;
 }

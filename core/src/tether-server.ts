@@ -4,7 +4,8 @@ import { EMPTY, mergeMap, Subject, type Subscription } from 'rxjs';
 import { AdminServer } from './admin/admin-server.ts';
 import { localAdminSource, type AdminSource } from './admin/admin-source.ts';
 import type { BackendPool } from './backend/backend-pool.ts';
-import { healthCheckerFor, type HealthChecker } from './backend/health-checker.ts';
+import { BackendSources, STATIC_SOURCE } from './backend/backend-sources.ts';
+import { checkedFirst, healthCheckerFor, type HealthChecker } from './backend/health-checker.ts';
 import type { TetherConfig } from './config/types.ts';
 import { ConfigError, describe } from './errors.ts';
 import { explain, type ExplainResult } from './explain.ts';
@@ -82,6 +83,10 @@ export class TetherServer {
   readonly #metrics: TetherMetrics | undefined;
   #metricsServer: Bound<MetricsServer> | undefined;
   #subscription: Subscription | undefined;
+  /** The static backends and the providers' sets, merged into the pool. */
+  readonly #sources: BackendSources;
+  /** Set by start: from then on a backend a provider adds passes its health checks before it takes clients. */
+  #running = false;
   #reloads: Promise<unknown> = Promise.resolve();
   #lastFailure: StatusView['lastFailure'] = null;
   #closed = false;
@@ -95,6 +100,15 @@ export class TetherServer {
     }
     this.#generation = this.#makeGeneration(deps.generation, 1, 'start');
     this.#health = this.#healthChecker(config);
+    this.#sources = new BackendSources({
+      pool: deps.pool, log: deps.log.child({ component: 'providers' }), stats: deps.stats,
+      startDown: (def) => this.#running && def.source !== STATIC_SOURCE && checkedFirst(this.config, def),
+      applied: () => this.#health.sync(),
+    });
+    this.#sources.setStatic(config.backends);
+    // What the providers found while they were created is in the pool before the listeners open.
+    this.#sources.attach(deps.generation.providers);
+    this.#sources.apply();
     this.#listeners = new ListenerSet((socket, listener) => this.#accepted.next({ socket, listener }));
   }
 
@@ -163,6 +177,7 @@ export class TetherServer {
       await this.close();
       throw err;
     }
+    this.#running = true;
     this.#health.start();
     log.info(this.readiness(), options.announce ?? 'tether listening');
   }
@@ -293,8 +308,11 @@ export class TetherServer {
     const diff = diffConfig(old.config, config);
     // What only a restart applies keeps its running value, so the next reload still reports it.
     config = { ...config, workers: old.config.workers, cluster: old.config.cluster, embedded: old.config.embedded, metrics: { ...config.metrics, enabled: old.config.metrics.enabled } };
-    const pool = this.#deps.pool.apply(config.backends);
     this.#generation = this.#makeGeneration({ ...built.parts, config }, old.number + 1, trigger);
+    // The same path as a provider's change: static list and providers merged, then applied.
+    this.#sources.setStatic(config.backends);
+    this.#sources.attach(built.parts.providers);
+    const pool = this.#sources.apply();
     const changes = [
       ...diff.changes,
       ...plans.flatMap((p) => p.commit()),

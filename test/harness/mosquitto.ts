@@ -15,6 +15,8 @@ export interface Mosquitto {
 export interface MosquittoOptions {
   /** Listen on this port (to start a broker again where one was stopped); default a free one. */
   readonly port?: number;
+  /** Loopback address to listen on (127.0.0.2 and so on give brokers that share a port); default 127.0.0.1. */
+  readonly host?: string;
   /** Users allowed in, with their passwords: anonymous access is then off. */
   readonly users?: Readonly<Record<string, string>>;
 }
@@ -37,12 +39,13 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     chmodSync(passwords, 0o644);
     access = `allow_anonymous false\npassword_file ${passwords}\n`;
   }
-  writeFileSync(conf, `listener ${port} 127.0.0.1\n${access}persistence false\nlog_dest stderr\n`);
+  const host = options.host ?? '127.0.0.1';
+  writeFileSync(conf, `listener ${port} ${host}\n${access}persistence false\nlog_dest stderr\n`);
   const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${stderr}`))));
-  await Promise.race([waitForPort(port), exited]);
+  await Promise.race([waitForPort(port, host), exited]);
   exited.catch(() => undefined);
   return {
     port,
@@ -62,10 +65,10 @@ function rmDir(dir: string): void {
 }
 
 /** Polls until something accepts on the port: bounded to 100 tries, 50 ms apart. */
-async function waitForPort(port: number): Promise<void> {
+async function waitForPort(port: number, host: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port }, () => {
+      const s = connect({ host, port }, () => {
         s.destroy();
         resolve(true);
       });
@@ -74,5 +77,5 @@ async function waitForPort(port: number): Promise<void> {
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`nothing listens on 127.0.0.1:${port} after 5 s`);
+  throw new Error(`nothing listens on ${host}:${port} after 5 s`);
 }

@@ -164,8 +164,8 @@ describe('tether backend (CLI) against the admin API', () => {
     expect(listed.code).toBe(0);
     const lines = listed.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(new RegExp(`^b1\\s+127\\.0\\.0\\.1:${b1.port}\\s+state=ready admin=ready healthy=true weight=1 active=0$`));
-    expect(lines[1]).toMatch(new RegExp(`^b2\\s+127\\.0\\.0\\.1:${b2.port}\\s+state=drain admin=drain healthy=true weight=1 active=0$`));
+    expect(lines[0]).toMatch(new RegExp(`^b1\\s+127\\.0\\.0\\.1:${b1.port}\\s+state=ready admin=ready healthy=true weight=1 active=0 source=static$`));
+    expect(lines[1]).toMatch(new RegExp(`^b2\\s+127\\.0\\.0\\.1:${b2.port}\\s+state=drain admin=drain healthy=true weight=1 active=0 source=static$`));
     const json = await tether(['backend', 'list', '--json', '--admin', adminOf(bal)]);
     expect((JSON.parse(json.stdout) as { id: string; state: string }[]).map((b) => [b.id, b.state])).toEqual([['b1', 'ready'], ['b2', 'drain']]);
 

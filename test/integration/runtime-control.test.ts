@@ -160,7 +160,7 @@ describe.each([1, 2])('runtime control with --workers %i', (workers) => {
     expect(listed.map((b) => [b.id, b.weight, b.configWeight])).toEqual([['b1', 3, 1], ['b2', 1, 1]]);
     expect(listed[0]!.workerWeights).toBeUndefined();
     const text = await cli(['backend', 'list']);
-    expect(text.stdout).toMatch(/^b1 .* weight=3 \(config 1\) active=0$/m);
+    expect(text.stdout).toMatch(/^b1 .* weight=3 \(config 1\) active=0 source=static$/m);
     expect(await spread('rc-weighted')).toEqual({ b1: 6, b2: 2 });
 
     expect((await cli(['backend', 'set', 'b1', 'weight', '300'])).code).toBe(2);

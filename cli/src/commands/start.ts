@@ -26,14 +26,14 @@ export async function start(argv: string[]): Promise<void> {
   if (cluster.isWorker) return startWorker(config, sources);
   const log = createLogger(config.log.level);
   const brokers = await embeddedBrokers(config, log);
-  const withEmbedded = (c: TetherConfig): TetherConfig => (brokers.length === 0 || c.backends.length > 0 ? c : { ...c, backends: brokers.map((b) => ({ id: b.id, host: b.host, port: b.port, weight: 1, state: 'ready' as const, sendProxy: 'none' as const })) });
+  const withEmbedded = (c: TetherConfig): TetherConfig => (brokers.length === 0 || c.backends.length > 0 || c.providers.length > 0 ? c : { ...c, backends: brokers.map((b) => ({ id: b.id, host: b.host, port: b.port, weight: 1, state: 'ready' as const, sendProxy: 'none' as const })) });
   if (config.workers > 1) return startPrimary(withEmbedded(config), log, brokers, { sources, adjust: withEmbedded, watch: values.watch === true });
   return startSingle(withEmbedded(config), log, brokers, sources, values.watch === true, withEmbedded);
 }
 
 /** With no backends configured: two (by default) aedes brokers in this process, said so in the log. */
 async function embeddedBrokers(config: TetherConfig, log: Logger): Promise<EmbeddedBroker[]> {
-  if (config.backends.length > 0) return [];
+  if (config.backends.length > 0 || config.providers.length > 0) return [];
   // With a WebSocket listener the demo brokers also serve ws:// themselves (path /mqtt), to compare
   // a browser client going straight to a broker with one going through Tether (bridged to their TCP ports).
   const websocket = config.listeners.some((l) => l.websocket !== undefined);

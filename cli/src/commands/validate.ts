@@ -21,7 +21,8 @@ export async function validate(argv: string[]): Promise<void> {
     `${where}: configuration is valid\n` +
       `  listen   ${config.listeners.map((l) => `${l.name === 'main' ? '' : `${l.name}=`}${formatHostPort(l.address)}${l.transports.length || l.websocket ? ` (${[...l.transports.map((t) => t.use), ...(l.websocket ? [`websocket ${l.websocket.path}`] : [])].join(' → ')})` : ''}`).join(', ')}\n` +
       `  admin    ${adminLine(config)}\n` +
-      `  backends ${config.backends.length ? config.backends.map((b) => `${b.id}=${formatHostPort(b)}${b.sendProxy !== 'none' ? ` (proxy ${b.sendProxy})` : ''}`).join(', ') : `none (${config.embedded.brokers} embedded brokers)`}\n` +
+      `  backends ${config.backends.length ? config.backends.map((b) => `${b.id}=${formatHostPort(b)}${b.sendProxy !== 'none' ? ` (proxy ${b.sendProxy})` : ''}`).join(', ') : config.providers.length ? 'none static' : `none (${config.embedded.brokers} embedded brokers)`}\n` +
+      (config.providers.length ? `  providers ${chainLine(config.providers)}\n` : '') +
       `  key      ${chainLine(config.key)}\n` +
       `  select   ${chainLine(config.select)}\n` +
       `  sinks    ${chainLine(config.sinks) || 'none'}\n`,

@@ -19,7 +19,22 @@ export interface BackendDefinition {
   readonly check?: HealthCheckType;
   /** The broker's own WebSocket endpoint is at `address` on this path: WebSocket clients pass through. */
   readonly websocketPath?: string | undefined;
+  /** Where it came from: `static` (the configuration's `backends`, the default) or a provider's label. */
+  readonly source?: string;
+  /** What its provider said about it. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
+
+/** How `BackendPool.apply` treats what it adds. */
+export interface ApplyOptions {
+  /**
+   * True for a backend that must pass its health checks before it takes clients (one a provider
+   * discovered at runtime): it is added down, and the health checker brings it up after `rise` passes.
+   */
+  readonly startDown?: (def: BackendDefinition) => boolean;
+}
+
+const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 /** The core's own, mutable view of a backend; plugins receive it typed as the read-only Backend. */
 class LiveBackend implements Backend {
@@ -39,6 +54,8 @@ class LiveBackend implements Backend {
   activeConnections = 0;
   /** Taken out of the configuration by a reload: offered to nobody, kept until its last connection closes. */
   removed = false;
+  source: string;
+  metadata: Readonly<Record<string, string>>;
   /** What the configuration said last; a reload compares with it to tell its own changes from the operator's. */
   definition: BackendDefinition;
   /** How to close each live connection, for `onMarkedDown: shutdown-sessions`. */
@@ -55,6 +72,8 @@ class LiveBackend implements Backend {
     this.connectTimeoutMs = def.connectTimeoutMs;
     this.websocketPath = def.websocketPath;
     this.adminState = def.state;
+    this.source = def.source ?? 'static';
+    this.metadata = def.metadata ?? NO_METADATA;
   }
 
   /** The weight the configuration gave; differs from `weight` after `tether backend set NAME weight N`. */
@@ -97,13 +116,20 @@ class LiveBackend implements Backend {
       this.adminState = def.state;
     }
     if ((def.check ?? undefined) !== (old.check ?? undefined)) changed.push(`check ${old.check ?? 'default'} → ${def.check ?? 'default'}`);
+    const source = def.source ?? 'static';
+    if (source !== this.source) changed.push(`source ${this.source} → ${source}`);
+    this.source = source;
+    this.metadata = def.metadata ?? NO_METADATA;
     this.definition = def;
     return changed;
   }
 
   toJSON(): Record<string, unknown> {
-    const { id, host, port, weight, configWeight, sendProxy, maxconn, adminState, healthy, activeConnections, state } = this;
-    return { id, host, port, weight, configWeight, sendProxy, maxconn, state, adminState, healthy, activeConnections, ...(this.removed ? { removed: true } : {}) };
+    const { id, host, port, weight, configWeight, sendProxy, maxconn, adminState, healthy, activeConnections, state, source, metadata } = this;
+    return {
+      id, host, port, weight, configWeight, sendProxy, maxconn, state, adminState, healthy, activeConnections, source,
+      ...(Object.keys(metadata).length > 0 ? { metadata } : {}), ...(this.removed ? { removed: true } : {}),
+    };
   }
 }
 
@@ -136,9 +162,10 @@ export class BackendPool {
   /**
    * Applies a reloaded backend list in place: new backends are added (in configuration order),
    * changed ones redefined (see LiveBackend.redefine), and removed ones stop taking connections at
-   * once while their live connections stay until they close.
+   * once while their live connections stay until they close. A backend that was not in the list
+   * before is added down when `options.startDown` says it must pass its health checks first.
    */
-  apply(definitions: readonly BackendDefinition[]): PoolChanges {
+  apply(definitions: readonly BackendDefinition[], options: ApplyOptions = {}): PoolChanges {
     const wanted = new Map(definitions.map((d) => [d.id, d]));
     const added: string[] = [];
     const removed: string[] = [];
@@ -151,11 +178,18 @@ export class BackendPool {
     }
     const next = definitions.map((def) => {
       const existing = this.#byId.get(def.id);
+      const checkFirst = options.startDown?.(def) === true;
+      const pending = checkFirst ? ' (takes clients once its health check passes)' : '';
       if (!existing) {
-        added.push(`${def.id}=${def.host}:${def.port}`);
-        return new LiveBackend(def);
+        added.push(`${def.id}=${def.host}:${def.port}${pending}`);
+        const live = new LiveBackend(def);
+        live.healthy = !checkFirst;
+        return live;
       }
-      if (existing.removed) added.push(`${def.id}=${def.host}:${def.port} (back before its last connection closed)`);
+      if (existing.removed) {
+        added.push(`${def.id}=${def.host}:${def.port} (back before its last connection closed)${pending}`);
+        if (checkFirst) existing.healthy = false;
+      }
       existing.removed = false;
       const fields = existing.redefine(def);
       if (fields.length > 0) changed.push(`${def.id}: ${fields.join(', ')}`);
@@ -173,6 +207,12 @@ export class BackendPool {
 
   get(id: string): Backend | undefined {
     return this.#byId.get(id);
+  }
+
+  /** Whether `id` is in the current list (not removed, even if its last connections still live). */
+  listed(id: string): boolean {
+    const backend = this.#byId.get(id);
+    return backend !== undefined && !backend.removed;
   }
 
   connectTimeout(backend: Backend, fallbackMs: number): number {

@@ -22,7 +22,13 @@ export function healthCheckerFor(pool: BackendPool, config: TetherConfig, log: L
     const type = b.check ?? config.healthCheck.type;
     return [b.id, b.websocketPath !== undefined && type === 'mqtt' ? 'tcp' : type];
   }));
-  return new HealthChecker(pool, config.healthCheck, (id) => checkType.get(id) ?? 'none', log.child({ component: 'health' }), stats);
+  // A backend a provider brings has no `check` of its own: the configuration's type applies.
+  return new HealthChecker(pool, config.healthCheck, (id) => checkType.get(id) ?? config.healthCheck.type, log.child({ component: 'health' }), stats);
+}
+
+/** Whether a backend of `def` must pass its health checks before it takes clients under `config`. */
+export function checkedFirst(config: TetherConfig, def: { readonly check?: HealthCheckType }): boolean {
+  return (def.check ?? config.healthCheck.type) !== 'none';
 }
 
 /**
@@ -54,8 +60,14 @@ export class HealthChecker {
   }
 
   start(): void {
+    this.sync();
+  }
+
+  /** Starts checking the listed backends not checked yet (a provider added them); removed ones stop on their next turn. */
+  sync(): void {
+    if (this.#stopped) return;
     for (const backend of this.#pool.all()) {
-      if (this.#typeFor(backend.id) !== 'none') this.#schedule(backend.id, { passes: 0, failures: 0 }, 0);
+      if (!this.#timers.has(backend.id) && this.#typeFor(backend.id) !== 'none') this.#schedule(backend.id, { passes: 0, failures: 0 }, 0);
     }
   }
 
@@ -72,7 +84,11 @@ export class HealthChecker {
 
   async #check(id: string, streak: { passes: number; failures: number }): Promise<void> {
     const backend = this.#pool.get(id);
-    if (!backend || this.#stopped) return;
+    if (!backend || this.#stopped || !this.#pool.listed(id)) {
+      // Gone from the list: a later sync starts it again if it comes back.
+      this.#timers.delete(id);
+      return;
+    }
     const type = this.#typeFor(id) as 'tcp' | 'mqtt';
     const result = await probe(backend, { ...this.#settings, type });
     if (this.#stopped) return;

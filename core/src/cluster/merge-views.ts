@@ -62,25 +62,31 @@ export function mergeStats(perWorker: readonly Readonly<Record<string, number>>[
 }
 
 /**
- * Backends: one entry per backend, in configuration order. `activeConnections` is summed; `healthy`
+ * Backends: one entry per backend any worker has (a backend only some workers have lists them under
+ * `workers`), in configuration order. `activeConnections` is summed; `healthy`
  * holds when every worker's checks pass; when the workers disagree on `state` (one worker's checks
  * see it down, another's not yet) the first worker's is shown and each worker's is listed under
  * `workerStates`; likewise `workerWeights` when their weights differ (a weight that failed to
  * reach one of them).
  */
 export function mergeBackends(perWorker: readonly (readonly BackendJson[])[], workerIds: readonly number[] = []): BackendJson[] {
-  const first = perWorker[0] ?? [];
-  return first.map((backend) => {
-    const copies = perWorker.map((list) => list.find((b) => b.id === backend.id)).filter((b): b is BackendJson => b !== undefined);
+  // The union: with a provider, each worker resolves on its own and may see a backend a moment before another.
+  const union = new Map<unknown, BackendJson>();
+  for (const list of perWorker) for (const b of list) if (!union.has(b.id)) union.set(b.id, b);
+  return [...union.values()].map((backend) => {
+    const found = perWorker.map((list, i) => ({ worker: String(workerIds[i] ?? i + 1), copy: list.find((b) => b.id === backend.id) }));
+    const present = found.filter((f): f is { worker: string; copy: BackendJson } => f.copy !== undefined);
+    const copies = present.map((f) => f.copy);
     const states = copies.map((b) => b.state);
     const merged: Record<string, unknown> = {
       ...backend,
       activeConnections: copies.reduce((n, b) => n + (typeof b.activeConnections === 'number' ? b.activeConnections : 0), 0),
       healthy: copies.every((b) => b.healthy !== false),
     };
-    const byWorker = (field: string): Record<string, unknown> => Object.fromEntries(copies.map((b, i) => [String(workerIds[i] ?? i + 1), b[field]]));
+    const byWorker = (field: string): Record<string, unknown> => Object.fromEntries(present.map((f) => [f.worker, f.copy[field]]));
     if (new Set(states).size > 1) merged.workerStates = byWorker('state');
     if (new Set(copies.map((b) => b.weight)).size > 1) merged.workerWeights = byWorker('weight');
+    if (present.length < perWorker.length) merged.workers = present.map((f) => Number(f.worker));
     return merged as BackendJson;
   });
 }

@@ -27,7 +27,7 @@ export interface ConfigSources {
 }
 
 /** Options whose value must be a list; convict would silently merge a mapping into the default. */
-const LIST_OPTIONS = ['backends', 'key', 'select', 'sinks', 'plugins', 'listeners'] as const;
+const LIST_OPTIONS = ['backends', 'providers', 'key', 'select', 'sinks', 'plugins', 'listeners'] as const;
 
 /** Defaults < file < TETHER_* environment < command-line flags; every error reported at once. */
 export function loadConfig(sources: ConfigSources = {}): TetherConfig {
@@ -98,6 +98,7 @@ function normalize(raw: RawConfig, admin: AdminConfig | undefined, baseDir: stri
     admin,
     metrics: { enabled: raw.metrics.enabled, listen: raw.metrics.listen ? parseHostPort(raw.metrics.listen, '127.0.0.1') : undefined },
     backends: raw.backends.map(toBackend),
+    providers: raw.providers.map(toChainEntry),
     key: raw.key.map(toChainEntry),
     select: raw.select.map(toChainEntry),
     sinks: raw.sinks.map(toChainEntry),

@@ -15,6 +15,7 @@ export interface RawConfig {
   admin: { listen: string; token: string; tokenFile: string; hosts: string[] };
   metrics: { enabled: boolean; listen: string };
   backends: unknown[];
+  providers: unknown[];
   key: unknown[];
   select: unknown[];
   sinks: unknown[];
@@ -262,10 +263,16 @@ export const configSchema: Schema<RawConfig> = {
     },
   },
   backends: {
-    doc: 'Brokers to balance over: "[name=]host:port" strings or { name, address, weight, state, sendProxy } objects. Empty starts two embedded brokers.',
+    doc: 'Brokers to balance over: "[name=]host:port" strings or { name, address, weight, state, sendProxy } objects. Empty (and no providers) starts two embedded brokers.',
     format: 'backend-list',
     default: [],
     env: 'TETHER_BACKENDS',
+  },
+  providers: {
+    doc: 'Backend providers (discovery), each a plugin name or { use, options }: dns (A/AAAA or SRV records, re-resolved), file (a watched YAML/JSON list), or a third-party provider. Their backends join the static `backends`.',
+    format: 'plugin-chain',
+    default: [],
+    env: 'TETHER_PROVIDERS',
   },
   key: {
     doc: 'Key extractor chain, in order; the first non-empty key wins. Built-ins: client-id, username.',

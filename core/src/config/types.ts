@@ -37,7 +37,10 @@ export interface TetherConfig {
   readonly admin: AdminConfig | undefined;
   /** Prometheus metrics: on unless `enabled` is false; `listen` is their own read-only listener, if any. */
   readonly metrics: { readonly enabled: boolean; readonly listen: HostPort | undefined };
+  /** The static backends (the `static` source). */
   readonly backends: readonly BackendDefinition[];
+  /** Backend providers (discovery plugins), in order: a name two sources give goes to the first. */
+  readonly providers: readonly ChainEntry[];
   readonly key: readonly ChainEntry[];
   readonly select: readonly ChainEntry[];
   readonly sinks: readonly ChainEntry[];

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { ChainCondition } from '../config/types.ts';
 import { describe, PluginError } from '../errors.ts';
 import type { Stats } from '../stats.ts';
-import type { Backend, Extractor, PeerChannel, PluginContext, PluginKind, Sink, Strategy, TetherPlugin, Transport } from '../plugin.ts';
+import type { Backend, Extractor, PeerChannel, PluginContext, PluginKind, Provider, Sink, Strategy, TetherPlugin, Transport } from '../plugin.ts';
 import { isPlugin, PluginRegistry } from './plugin-registry.ts';
 
 /** How long a plugin's create() may take before start fails (Fastify's pluginTimeout). */
@@ -24,6 +24,7 @@ export interface Products {
   extractor: Extractor;
   strategy: Strategy;
   sink: Sink;
+  provider: Provider;
 }
 
 export interface LoaderContext {

@@ -1,7 +1,7 @@
 import { PluginError } from '../errors.ts';
 import { PLUGIN_API_VERSION, type PluginKind, type TetherPlugin } from '../plugin.ts';
 
-const KINDS: readonly PluginKind[] = ['transport', 'extractor', 'strategy', 'sink'];
+const KINDS: readonly PluginKind[] = ['transport', 'extractor', 'strategy', 'sink', 'provider'];
 
 /**
  * Known plugins by name. Registration checks the metadata the way Fastify checks fastify-plugin

@@ -20,6 +20,7 @@ export function diffConfig(old: TetherConfig, next: TetherConfig): ConfigDiff {
   const compare = (what: string, a: string, b: string, list = changes): void => {
     if (a !== b) list.push(`${what}: ${a} → ${b}`);
   };
+  compare('providers', chain(old.providers), chain(next.providers));
   compare('key', chain(old.key), chain(next.key));
   compare('select', chain(old.select), chain(next.select));
   compare('sinks', chain(old.sinks), chain(next.sinks));

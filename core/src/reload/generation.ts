@@ -2,7 +2,7 @@ import type { TetherConfig } from '../config/types.ts';
 import { ConfigError } from '../errors.ts';
 import type { ListenerRuntime } from '../pipeline/connection-pipeline.ts';
 import { StrategyChain } from '../pipeline/strategy-chain.ts';
-import type { Extractor, Sink } from '../plugin.ts';
+import type { Extractor, Provider, Sink } from '../plugin.ts';
 import { ChainBuilder, retire, type PluginInstance } from '../plugins/plugin-instances.ts';
 import { importPluginModule, type LoaderContext, type Named } from '../plugins/plugin-loader.ts';
 
@@ -17,6 +17,8 @@ export interface GenerationParts {
   readonly strategies: StrategyChain;
   readonly sinks: readonly Named<Sink>[];
   readonly listeners: readonly ListenerRuntime[];
+  /** The backend providers; a reload that keeps an entry keeps its product (and what it discovered). */
+  readonly providers: readonly Named<Provider>[];
   /** Every plugin product in the chains above, with its own lifetime. */
   readonly instances: readonly PluginInstance[];
 }
@@ -39,6 +41,7 @@ export async function buildGeneration(config: TetherConfig, loader: LoaderContex
   for (const specifier of config.plugins) await importPluginModule(specifier, ctx);
   const builder = new ChainBuilder(ctx, previous);
   try {
+    const providers = await builder.chain('provider', config.providers, 'providers');
     const strategies = await builder.chain('strategy', config.select, 'select');
     const last = strategies.at(-1);
     if (!last || !last.product.alwaysAnswers || (last.when ?? 'always') !== 'always') {
@@ -51,7 +54,7 @@ export async function buildGeneration(config: TetherConfig, loader: LoaderContex
       listeners.push({ name: listener.name, transports: await builder.chain('transport', listener.transports, `listener:${listener.name}`), websocket: listener.websocket });
     }
     if (listeners.length === 0) throw new ConfigError('no listener: set listen (TETHER_LISTEN, --listen) or add listeners');
-    const parts = { config, extractors, strategies: new StrategyChain(strategies, loader.log), sinks, listeners, instances: builder.instances };
+    const parts = { config, providers, extractors, strategies: new StrategyChain(strategies, loader.log), sinks, listeners, instances: builder.instances };
     return { parts, created: builder.created, leftovers: builder.leftovers() };
   } catch (err) {
     await retire(builder.created, loader.log, loader.releasePeers);

@@ -92,8 +92,8 @@ describe('GET /backends', () => {
     const { status, body } = await get(a, '/backends');
     expect(status).toBe(200);
     expect(body.backends).toEqual([
-      { id: 'a', host: '127.0.0.1', port: a.brokers.a!.port, weight: 1, configWeight: 1, sendProxy: 'none', maxconn: 0, state: 'ready', adminState: 'ready', healthy: true, activeConnections: 0 },
-      { id: 'b', host: '127.0.0.1', port: a.brokers.b!.port, weight: 1, configWeight: 1, sendProxy: 'none', maxconn: 0, state: 'ready', adminState: 'ready', healthy: true, activeConnections: 0 },
+      { id: 'a', host: '127.0.0.1', port: a.brokers.a!.port, weight: 1, configWeight: 1, sendProxy: 'none', maxconn: 0, state: 'ready', adminState: 'ready', healthy: true, activeConnections: 0, source: 'static' },
+      { id: 'b', host: '127.0.0.1', port: a.brokers.b!.port, weight: 1, configWeight: 1, sendProxy: 'none', maxconn: 0, state: 'ready', adminState: 'ready', healthy: true, activeConnections: 0, source: 'static' },
     ]);
   });
 });

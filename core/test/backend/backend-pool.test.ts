@@ -10,8 +10,8 @@ describe('BackendPool', () => {
   it('keeps every definition, in order, with zero active connections', () => {
     const pool = new BackendPool([def('a', { port: 1, weight: 3, sendProxy: 'v2' }), def('b', { state: 'drain' })]);
     expect(pool.all().map((b) => JSON.parse(JSON.stringify(b)) as unknown)).toEqual([
-      { id: 'a', host: '127.0.0.1', port: 1, weight: 3, configWeight: 3, state: 'ready', adminState: 'ready', healthy: true, sendProxy: 'v2', maxconn: 0, activeConnections: 0 },
-      { id: 'b', host: '127.0.0.1', port: 1000, weight: 1, configWeight: 1, state: 'drain', adminState: 'drain', healthy: true, sendProxy: 'none', maxconn: 0, activeConnections: 0 },
+      { id: 'a', host: '127.0.0.1', port: 1, weight: 3, configWeight: 3, state: 'ready', adminState: 'ready', healthy: true, sendProxy: 'v2', maxconn: 0, activeConnections: 0, source: 'static' },
+      { id: 'b', host: '127.0.0.1', port: 1000, weight: 1, configWeight: 1, state: 'drain', adminState: 'drain', healthy: true, sendProxy: 'none', maxconn: 0, activeConnections: 0, source: 'static' },
     ]);
     expect(pool.get('b')?.state).toBe('drain');
     expect(pool.get('zzz')).toBeUndefined();

@@ -28,9 +28,9 @@ describe('configSchema', () => {
       }
     };
     walk(configSchema as unknown as Record<string, unknown>);
-    // listen, listeners, 4 admin, 2 metrics, backends, key, select, sinks, plugins, 3 sniff, 3 timeouts,
+    // listen, listeners, 4 admin, 2 metrics, backends, providers, key, select, sinks, plugins, 3 sniff, 3 timeouts,
     // retries, embedded, 9 healthCheck, log, workers, cluster.scheduling.
-    expect(envs.length).toBe(33);
+    expect(envs.length).toBe(34);
     for (const env of envs) expect(env).toMatch(/^TETHER_[A-Z_]+$/);
     expect(new Set(envs).size).toBe(envs.length);
   });
