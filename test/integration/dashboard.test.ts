@@ -12,6 +12,7 @@ import { hasBinary } from '../harness/binaries.ts';
 import { launchBrowser, type HeadlessBrowser, type PageTrouble } from '../harness/browser.ts';
 import { startHaBrokers, type HaAedes } from '../harness/ha-aedes.ts';
 import { waitFor } from '../harness/poll.ts';
+import { RedisServer } from '../harness/redis.ts';
 
 /**
  * The admin listener's dashboard (GET /), in headless Debian chromium driven by puppeteer-core,
@@ -35,10 +36,11 @@ const cellText = (page: Page, id: string, cls: string): Promise<string> =>
 
 /** Waits until the text of `selector` on the page matches `expected`. */
 async function waitForText(page: Page, selector: string, expected: RegExp): Promise<string> {
+  let last = '';
   return waitFor(async () => {
-    const text = await page.$eval(selector, (e) => e.textContent ?? '').catch(() => '');
-    return expected.test(text) ? text : undefined;
-  }, { what: `${selector} to match ${expected}`, timeoutMs: 20_000, intervalMs: 100 });
+    last = await page.$eval(selector, (e) => e.textContent ?? '').catch((err: unknown) => String(err));
+    return expected.test(last) ? last : undefined;
+  }, { what: () => `${selector} to match ${expected} (it says ${JSON.stringify(last)})`, timeoutMs: 20_000, intervalMs: 100 });
 }
 
 /** Waits until the page shows `expected` in backend `id`'s cell `cls` (the page polls every 2 s). */
@@ -205,6 +207,7 @@ describe.skipIf(!CHROMIUM)(`the dashboard in Chromium, one process${missing}`, (
   }, T);
 
   it('is usable on a narrow window: no sideways scrolling, every backend still says its state in words', async () => {
+    await page.bringToFront();
     await page.setViewport({ width: 380, height: 800 });
     await page.waitForFunction('document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1', { timeout: 5_000 });
     expect(await cellText(page, 'b2', 'state')).toBe('ready');
@@ -266,5 +269,74 @@ describe.skipIf(!CHROMIUM)(`the dashboard in Chromium, tether start --workers 2$
       await disconnect(client);
     }
     expect(trouble.errors).toEqual([]);
+  }, T);
+});
+
+const REDIS = CHROMIUM && hasBinary('redis-server');
+const noRedis = REDIS ? '' : ' [skipped: chromium or redis-server not installed; apt-get install chromium redis-server]';
+
+describe.skipIf(!REDIS)(`the dashboards of two instances sharing a Redis store${noRedis}`, () => {
+  let redis: RedisServer;
+  let brokers: HaAedes[];
+  let instances: TestBalancer[];
+  let browser: HeadlessBrowser;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    brokers = await startHaBrokers(2);
+    const start = (): Promise<TestBalancer> => startBalancer({
+      backends: brokers.map((b) => b.spec),
+      admin: '127.0.0.1:0',
+      'log.level': 'info',
+      select: [{ use: 'stick-table', options: { store: { type: 'redis', url: redis.url } } }, 'least-connections'],
+    });
+    instances = [await start(), await start()];
+    browser = await launchBrowser();
+  }, T);
+
+  afterAll(async () => {
+    await closeAllClients();
+    await browser?.close();
+    await Promise.all((instances ?? []).map((b) => b.close()));
+    await Promise.all((brokers ?? []).map((b) => b.close()));
+    await redis?.close();
+  });
+
+  it('each page shows its own instance\'s connections and the one shared table; an entry deleted on one page is gone for both', async () => {
+    const pages = await Promise.all(instances.map(async (instance) => {
+      const { page, trouble } = await browser.page();
+      await page.setViewport({ width: 1280, height: 900 });
+      expect((await page.goto(`http://127.0.0.1:${instance.server.adminAddress!.port}/`))?.status()).toBe(200);
+      await page.waitForSelector('body[data-loaded="true"]', { timeout: 20_000 });
+      return { page, trouble };
+    }));
+    // Each page names its own admin address.
+    for (const [i, { page }] of pages.entries()) {
+      expect(await page.$eval('#instance', (e) => e.textContent)).toContain(`127.0.0.1:${instances[i]!.server.adminAddress!.port}`);
+    }
+    // A client through the first instance only.
+    await connectClient(instances[0]!.url, { clientId: 'shared-1', clean: false });
+    const home = brokers.find((b) => b.holds('shared-1'))!;
+    // A page polls only while it is visible (a background tab costs the balancer nothing): one at a time in front.
+    await pages[0]!.page.bringToFront();
+    await waitForCell(pages[0]!.page, home.id, 'active', /^1$/);
+    // The second instance serves nobody: its page says so, and still shows the shared entry.
+    expect(await cellText(pages[1]!.page, home.id, 'active')).toBe('0');
+    for (const { page } of pages) {
+      await page.bringToFront();
+      await waitForText(page, '#tables', /Entries1 in the shared store/);
+      expect(await page.$eval('#tables', (e) => e.textContent)).toMatch(/Storeredis redis:\/\/127\.0\.0\.1:\d+.*Store healthhealthy/);
+    }
+    // Found and deleted from the second page: the entry is gone from Redis, so from the first instance too.
+    await pages[1]!.page.bringToFront();
+    await pages[1]!.page.type('#search-key', 'shared-1');
+    await pages[1]!.page.keyboard.press('Enter');
+    await waitForText(pages[1]!.page, '#search-result', new RegExp(`shared-1 → ${home.id}`));
+    await pages[1]!.page.click('#search-result button[aria-label="Delete the stick entry of shared-1"]');
+    await waitForText(pages[1]!.page, '#action-result', /delete shared-1: done/);
+    await waitFor(async () => ((await tableEntries(instances[0]!)).some((e) => e.key === 'shared-1') ? undefined : true), { what: 'shared-1 to be gone from the first instance\'s table' });
+    await pages[0]!.page.bringToFront();
+    await waitForText(pages[0]!.page, '#tables', /Entries0 in the shared store/);
+    for (const { trouble } of pages) expect(trouble.errors).toEqual([]);
   }, T);
 });

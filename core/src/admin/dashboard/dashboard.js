@@ -253,7 +253,7 @@ function updateBackendRow(row, b, m, now) {
   const fail = sum(m, 'tether_health_checks_total', { backend: b.id, result: 'fail' });
   const health = q('health');
   health.textContent = `${b.healthy === false ? 'DOWN: last check failed' : 'up: last check passed'}${m ? ` (checks ${pass} passed, ${fail} failed)` : ''}`;
-  if (m && pass + fail === 0) health.textContent = b.healthy === false ? 'down' : 'up (not checked yet, or checks off)';
+  if (m && pass + fail === 0) health.textContent = b.healthy === false ? 'DOWN' : 'up (no check result yet, or checks off)';
   health.dataset.healthy = String(b.healthy !== false);
 
   q('weight-now').textContent = b.weight === b.configWeight || b.configWeight === undefined ? String(b.weight) : `${b.weight} (config ${b.configWeight})`;
@@ -309,12 +309,14 @@ const STORE_FAILURES = ['stick_table_store_errors', 'stick_table_store_timeouts'
 /** Store failures counted, with when: healthy means none in the last minute. */
 const storeFailures = [];
 
-function storeHealth(stats, now) {
+function storeHealth(store, stats, now) {
   const total = STORE_FAILURES.reduce((n, name) => n + (stats[name] ?? 0), 0);
   storeFailures.push({ at: now, total });
   while (storeFailures.length > 1 && now - storeFailures[0].at > 60_000) storeFailures.shift();
   const recent = total - storeFailures[0].total;
   const parts = STORE_FAILURES.map((name) => `${stats[name] ?? 0} ${name.slice('stick_table_store_'.length)}`).join(', ');
+  // The table's own description says whether the store answers now: "(connected)" or why not.
+  if (!/\(connected\)$/.test(store)) return { ok: false, text: `DOWN: ${/\(([^)]*)/.exec(store)?.[1] ?? 'not connected'} (since start: ${parts})` };
   return recent > 0
     ? { ok: false, text: `FAILING: ${recent} failed requests in the last minute (since start: ${parts})` }
     : { ok: true, text: `healthy: no failed request in the last minute (since start: ${parts})` };
@@ -335,11 +337,17 @@ function renderTables(tables, stats, now) {
     const dl = el('dl', { class: 'facts' });
     const fact = (k, v) => dl.append(el('dt', { text: k }), el('dd', { text: v }));
     fact('Table', t.name);
-    fact('Entries', `${t.used.toLocaleString('en')} of ${t.size.toLocaleString('en')} (${pct(t.used, t.size)})`);
-    fact('Hit rate', `${pct(hits, hits + misses)} (${hits} hits, ${misses} misses)`);
+    const shared = t.store !== undefined && t.store !== 'memory';
+    // A shared store lists its own entries (one page); `used` and `size` are this instance's cache.
+    fact('Entries', shared
+      ? `${t.entries.length.toLocaleString('en')}${t.cursor ? ' or more' : ''} in the shared store; ${t.used.toLocaleString('en')} cached on this instance (cache size ${t.size.toLocaleString('en')})`
+      : `${t.used.toLocaleString('en')} of ${t.size.toLocaleString('en')} (${pct(t.used, t.size)})`);
+    // With a shared store, a key missing from this instance's cache may be found in the store (a store hit).
+    const storeHits = shared ? stats.stick_table_store_hits ?? 0 : 0;
+    fact('Hit rate', `${pct(hits + storeHits, hits + misses)} (${hits} hits${shared ? `, ${storeHits} of the ${misses} cache misses found in the store` : `, ${misses} misses`})`);
     fact('Store', t.store ?? 'memory');
-    if (t.store && t.store !== 'memory') {
-      const state = storeHealth(stats, now);
+    if (shared) {
+      const state = storeHealth(t.store, stats, now);
       const health = el('dd', { class: 'badge', text: state.text });
       health.dataset.state = state.ok ? 'ready' : 'down';
       dl.append(el('dt', { text: 'Store health' }), health);
