@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, startTether, type RunningTether } from '../../cli/test/helpers/cli.ts';
@@ -11,8 +12,9 @@ import { startBalancer, tableEntries, type TestBalancer } from '../harness/balan
 import { hasBinary } from '../harness/binaries.ts';
 import { launchBrowser, type HeadlessBrowser, type PageTrouble } from '../harness/browser.ts';
 import { startHaBrokers, type HaAedes } from '../harness/ha-aedes.ts';
-import { waitFor } from '../harness/poll.ts';
+import { waitFor, within } from '../harness/poll.ts';
 import { RedisServer } from '../harness/redis.ts';
+import { startMosquitto, type Mosquitto } from '../harness/mosquitto.ts';
 
 /**
  * The admin listener's dashboard (GET /), in headless Debian chromium driven by puppeteer-core,
@@ -338,5 +340,51 @@ describe.skipIf(!REDIS)(`the dashboards of two instances sharing a Redis store${
     await pages[0]!.page.bringToFront();
     await waitForText(pages[0]!.page, '#tables', /Entries0 in the shared store/);
     for (const { trouble } of pages) expect(trouble.errors).toEqual([]);
+  }, T);
+});
+
+const MOSQUITTO = CHROMIUM && hasBinary('mosquitto');
+const noMosquitto = MOSQUITTO ? '' : ' [skipped: chromium or mosquitto not installed; apt-get install chromium mosquitto]';
+
+describe.skipIf(!MOSQUITTO)(`the dashboard flags a kick loop, with Debian mosquitto brokers${noMosquitto}`, () => {
+  let brokers: Mosquitto[];
+  let balancer: TestBalancer;
+  let browser: HeadlessBrowser;
+
+  beforeAll(async () => {
+    brokers = [await startMosquitto(), await startMosquitto()];
+    balancer = await startBalancer({ backends: brokers.map((b, i) => `m${i + 1}=127.0.0.1:${b.port}`), admin: '127.0.0.1:0', 'log.level': 'warn' });
+    browser = await launchBrowser();
+  }, T);
+
+  afterAll(async () => {
+    await closeAllClients();
+    await browser?.close();
+    await balancer?.close();
+    await Promise.all((brokers ?? []).map((b) => b.stop()));
+  });
+
+  it('two clients with one client id, which mosquitto makes take turns, are flagged; a quiet client is not', async () => {
+    const { page, trouble } = await browser.page();
+    await page.setViewport({ width: 1280, height: 900 });
+    await page.goto(`http://127.0.0.1:${balancer.server.adminAddress!.port}/`);
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 20_000 });
+    await connectClient(balancer.url, { clientId: 'quiet', clean: false });
+    // mosquitto closes the older connection of a client id when a new one arrives; each twin reconnects at once.
+    // The second twin starts once the first is connected, so the stick table sends both to the same broker.
+    const twin = (): mqtt.MqttClient => mqtt.connect(balancer.url, { clientId: 'twin', clean: false, reconnectPeriod: 100, connectTimeout: 5_000 });
+    const twins = [twin()];
+    try {
+      await within(new Promise((resolve) => twins[0]!.once('connect', resolve)), 'the first twin to connect');
+      twins.push(twin());
+      const row = '#top-keys tbody tr[data-key="twin"]';
+      await waitForText(page, row, /kick-loop suspect/);
+      expect(await page.$eval('#top-keys tbody tr', (r) => r.getAttribute('data-key'))).toBe('twin');
+      expect(await page.$eval('#top-keys tbody tr[data-key="quiet"] .flag', (e) => e.textContent)).toBe('');
+      expect(Number(await page.$eval(`${row} .rpm`, (e) => e.textContent))).toBeGreaterThanOrEqual(6);
+    } finally {
+      for (const twin of twins) twin.end(true);
+    }
+    expect(trouble.errors).toEqual([]);
   }, T);
 });

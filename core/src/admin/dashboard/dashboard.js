@@ -13,7 +13,7 @@ const HISTORY = 150;
 /** Entries read per poll to find the keys with most reconnects (one page of GET /table). */
 const TOP_SCAN = 500;
 const TOP_SHOWN = 10;
-/** Reconnects per minute from which a key is flagged: two clients with one id kick each other out. */
+/** Reconnects in a minute from which a key is flagged: two clients with one id kick each other out. */
 const KICK_LOOP_PER_MIN = 6;
 const STATES = ['ready', 'drain', 'maint'];
 
@@ -365,35 +365,34 @@ function renderTopKeys(tables, now) {
     seen.push({ at: now, hits: e.hits });
     while (seen.length > 1 && now - seen[0].at > 60_000) seen.shift();
   }
-  const perMin = (e) => {
+  // Reconnects counted, not extrapolated: the growth of the entry's count over the last minute the page has seen.
+  const lastMinute = (e) => {
     const seen = keyHits.get(e.key) ?? [];
-    if (seen.length < 2) return undefined;
-    const span = (seen.at(-1).at - seen[0].at) / 60_000;
-    return span > 0 ? Math.max(0, seen.at(-1).hits - seen[0].hits) / span : undefined;
+    return seen.length < 2 ? 0 : Math.max(0, seen.at(-1).hits - seen[0].hits);
   };
-  const top = [...entries].sort((a, b) => b.hits - a.hits || a.key.localeCompare(b.key)).slice(0, TOP_SHOWN);
-  $('top-note').textContent = !table ? '' : table.cursor
-    ? `Among the first ${entries.length} entries of ${table.used} (the table is read one page at a time). A key reconnecting ${KICK_LOOP_PER_MIN} or more times a minute is flagged: two clients with one client id kick each other out.`
-    : `A key reconnecting ${KICK_LOOP_PER_MIN} or more times a minute is flagged: two clients with one client id kick each other out.`;
+  const top = [...entries].sort((a, b) => lastMinute(b) - lastMinute(a) || b.hits - a.hits || a.key.localeCompare(b.key)).slice(0, TOP_SHOWN);
+  const rule = `Sorted by reconnects in the last minute, then by connections. A key with ${KICK_LOOP_PER_MIN} or more reconnects in a minute is flagged: two clients with one client id kick each other out.`;
+  $('top-note').textContent = !table ? '' : table.cursor ? `Among the first ${entries.length} entries (the table is read one page at a time). ${rule}` : rule;
   syncRows($('top-keys').tBodies[0], top, (e) => e.key, (e) => el('tr', {},
     el('th', { scope: 'row', 'data-label': 'Key' }, el('span', { class: 'key' }), el('span', { class: 'flag' })),
     cell('Backend', el('span', { class: 'backend' })),
     cell('Connections', el('span', { class: 'hits' })),
-    cell('Reconnects/min', el('span', { class: 'rpm' })),
+    cell('Reconnects, last minute', el('span', { class: 'rpm' })),
     cell('Live', el('span', { class: 'use' })),
     cell('Action', deleteButton(e.key))), (row, e) => {
     row.querySelector('.key').textContent = e.key;
     row.querySelector('.backend').textContent = e.backend;
     row.querySelector('.hits').textContent = String(e.hits);
-    const rpm = perMin(e);
-    row.querySelector('.rpm').textContent = rpm === undefined ? '…' : rpm.toFixed(1);
+    const recent = lastMinute(e);
+    row.querySelector('.rpm').textContent = String(recent);
     const flag = row.querySelector('.flag');
-    flag.textContent = rpm !== undefined && rpm >= KICK_LOOP_PER_MIN ? ' kick-loop suspect' : '';
+    flag.textContent = recent >= KICK_LOOP_PER_MIN ? 'kick-loop suspect' : '';
     flag.className = flag.textContent ? 'flag badge' : 'flag';
     if (flag.textContent) flag.dataset.state = 'down';
     row.querySelector('.use').textContent = String(e.use);
   });
-  for (const key of keyHits.keys()) if (!entries.some((e) => e.key === key)) keyHits.delete(key);
+  const listed = new Set(entries.map((e) => e.key));
+  for (const key of keyHits.keys()) if (!listed.has(key)) keyHits.delete(key);
 }
 
 async function search(key) {
