@@ -215,7 +215,7 @@ function makeBackendRow(b) {
   weightForm.addEventListener('submit', (e) => {
     e.preventDefault();
     const weight = Number(weightInput.value);
-    weightInput.dataset.dirty = '';
+    delete weightInput.dataset.dirty;
     void act(`weight of ${id} → ${weight}`, 'POST', `/backends/${encodeURIComponent(id)}/weight`, { weight });
   });
   weightInput.addEventListener('input', () => (weightInput.dataset.dirty = '1'));
