@@ -46,12 +46,8 @@ async function waitForText(page: Page, selector: string, expected: RegExp): Prom
 }
 
 /** Waits until the page shows `expected` in backend `id`'s cell `cls` (the page polls every 2 s). */
-async function waitForCell(page: Page, id: string, cls: string, expected: RegExp): Promise<string> {
-  return waitFor(async () => {
-    const text = await cellText(page, id, cls).catch(() => '');
-    return expected.test(text) ? text : undefined;
-  }, { what: `backend ${id}'s ${cls} to match ${expected}`, timeoutMs: 20_000, intervalMs: 100 });
-}
+const waitForCell = (page: Page, id: string, cls: string, expected: RegExp): Promise<string> =>
+  waitForText(page, `#backends tbody tr[data-key="${id}"] .${cls}`, expected);
 
 describe.skipIf(!CHROMIUM)(`the dashboard in Chromium, one process${missing}`, () => {
   let brokers: HaAedes[];
@@ -61,7 +57,10 @@ describe.skipIf(!CHROMIUM)(`the dashboard in Chromium, one process${missing}`, (
 
   beforeAll(async () => {
     brokers = await startHaBrokers(2);
-    balancer = await startBalancer({ backends: brokers.map((b) => b.spec), admin: '127.0.0.1:0', 'admin.token': TOKEN, 'log.level': 'info' });
+    balancer = await startBalancer({
+      backends: brokers.map((b) => b.spec), admin: '127.0.0.1:0', 'admin.token': TOKEN, 'log.level': 'info',
+      'healthCheck.type': 'mqtt', 'healthCheck.interval': '250ms', 'healthCheck.fall': 2,
+    });
     origin = `http://127.0.0.1:${balancer.server.adminAddress!.port}`;
     browser = await launchBrowser();
   }, T);
@@ -216,6 +215,19 @@ describe.skipIf(!CHROMIUM)(`the dashboard in Chromium, one process${missing}`, (
     const visible = await page.$eval('button[aria-label="drain b2"]', (b) => b.getBoundingClientRect().width > 0);
     expect(visible).toBe(true);
     await page.screenshot({ path: join(SHOTS, 'dashboard-narrow.png'), fullPage: true });
+    expect(trouble.errors).toEqual([]);
+  }, T);
+
+  it('a broker that goes away: its backend is DOWN, in words and colour, with the last check failed', async () => {
+    await page.setViewport({ width: 1280, height: 900 });
+    await waitForCell(page, 'b2', 'health', /^up: last check passed \(\d+ passed, 0 failed\)$/);
+    await brokers[1]!.kill();
+    await waitFor(() => balancer.server.pool.get('b2')?.state === 'down', { what: 'b2 to be marked down' });
+    await waitForCell(page, 'b2', 'state', /^down \(admin ready\)$/);
+    await waitForCell(page, 'b2', 'health', /^DOWN: last check failed \(\d+ passed, [1-9]\d* failed\)$/);
+    expect(await page.$eval('#backends tbody tr[data-key="b2"] .state', (e) => e.ownerDocument.defaultView!.getComputedStyle(e).color)).toBe('rgb(207, 34, 46)');
+    expect(await cellText(page, 'b1', 'state')).toBe('ready');
+    // The broker's sockets were reset: the page may have seen nothing else fail.
     expect(trouble.errors).toEqual([]);
   }, T);
 });
@@ -386,5 +398,38 @@ describe.skipIf(!MOSQUITTO)(`the dashboard flags a kick loop, with Debian mosqui
       for (const twin of twins) twin.end(true);
     }
     expect(trouble.errors).toEqual([]);
+  }, T);
+});
+
+describe.skipIf(!CHROMIUM)(`the dashboard of a balancer with metrics turned off${missing}`, () => {
+  let brokers: HaAedes[];
+  let balancer: TestBalancer;
+  let browser: HeadlessBrowser;
+
+  beforeAll(async () => {
+    brokers = await startHaBrokers(2);
+    balancer = await startBalancer({ backends: brokers.map((b) => b.spec), admin: '127.0.0.1:0', 'metrics.enabled': false, 'log.level': 'warn' });
+    browser = await launchBrowser();
+  }, T);
+
+  afterAll(async () => {
+    await closeAllClients();
+    await browser?.close();
+    await balancer?.close();
+    await Promise.all((brokers ?? []).map((b) => b.close()));
+  });
+
+  it('still shows the backends and their live connections, and says what it cannot show', async () => {
+    const { page, trouble } = await browser.page();
+    await page.goto(`http://127.0.0.1:${balancer.server.adminAddress!.port}/`);
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 20_000 });
+    expect(await page.$eval('#metrics-note', (e) => e.hasAttribute('hidden'))).toBe(false);
+    await connectClient(balancer.url, { clientId: 'no-metrics', clean: false });
+    const home = await waitFor(() => brokers.find((b) => b.holds('no-metrics')), { what: 'a broker to hold no-metrics' });
+    await waitForCell(page, home.id, 'active', /^1$/);
+    expect(await cellText(page, home.id, 'cps')).toBe('n/a');
+    expect(await cellText(page, home.id, 'state')).toBe('ready');
+    // The browser logs the 404 of the first GET /metrics; the page then stops asking for a minute.
+    expect(trouble.errors).toEqual([expect.stringMatching(/^console: Failed to load resource: .*404.*\/metrics\)$/)]);
   }, T);
 });

@@ -53,13 +53,19 @@ async function api(method, path, body) {
   return payload;
 }
 
+/** After a 404 (metrics.enabled: false), /metrics is asked again only this much later (a reload may turn them on). */
+const METRICS_OFF_RETRY_MS = 60_000;
+let metricsOffUntil = 0;
+
 /** GET /metrics as { name → [{ labels, value }] }; undefined when metrics are turned off (404). */
 async function metrics() {
+  if (performance.now() < metricsOffUntil) return undefined;
   try {
     return parseExposition(await api('GET', '/metrics'));
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return undefined;
-    throw err;
+    if (!(err instanceof ApiError && err.status === 404)) throw err;
+    metricsOffUntil = performance.now() + METRICS_OFF_RETRY_MS;
+    return undefined;
   }
 }
 
@@ -117,6 +123,8 @@ const rates = new Rates();
 const activeHistory = new Map();
 /** When each backend went to drain or maint, and with how many live connections: drain progress. */
 const drainStart = new Map();
+/** Per backend, the health check counters of the previous poll and the last result seen. */
+const lastChecks = new Map();
 /** Per key, the reconnect counts seen over the last minute: [{ at, hits }]. */
 const keyHits = new Map();
 
@@ -244,16 +252,29 @@ function updateBackendRow(row, b, m, now) {
   q('address').textContent = `${b.host}:${b.port}`;
   q('source').textContent = b.source ? `source: ${typeof b.source === 'string' ? b.source : JSON.stringify(b.source)}` : 'source: static';
   const state = q('state');
-  state.textContent = b.state + (b.adminState && b.adminState !== b.state ? ` (set ${b.adminState})` : '') + (b.removed ? ' · removed' : '');
+  state.textContent = b.state + (b.adminState && b.adminState !== b.state ? ` (admin ${b.adminState})` : '') + (b.removed ? ' · removed' : '');
   state.dataset.state = b.state;
   if (b.workerStates) state.textContent += ` · per worker: ${Object.entries(b.workerStates).map(([w, s]) => `${w}=${s}`).join(', ')}`;
   for (const button of row.querySelectorAll('.state-buttons button')) button.setAttribute('aria-pressed', String(button.dataset.state === b.adminState));
 
-  const pass = sum(m, 'tether_health_checks_total', { backend: b.id, result: 'pass' });
-  const fail = sum(m, 'tether_health_checks_total', { backend: b.id, result: 'fail' });
+  // Up or down is the pool's verdict (rise and fall applied); the last check's own result is read
+  // from which of the pass and fail counters moved since the previous poll.
   const health = q('health');
-  health.textContent = `${b.healthy === false ? 'DOWN: last check failed' : 'up: last check passed'}${m ? ` (checks ${pass} passed, ${fail} failed)` : ''}`;
-  if (m && pass + fail === 0) health.textContent = b.healthy === false ? 'DOWN' : 'up (no check result yet, or checks off)';
+  const verdict = b.healthy === false ? 'DOWN' : 'up';
+  if (m) {
+    const pass = sum(m, 'tether_health_checks_total', { backend: b.id, result: 'pass' });
+    const fail = sum(m, 'tether_health_checks_total', { backend: b.id, result: 'fail' });
+    const before = lastChecks.get(b.id);
+    let last = before?.last;
+    if (before && fail > before.fail) last = 'failed';
+    else if (before && pass > before.pass) last = 'passed';
+    lastChecks.set(b.id, { pass, fail, last });
+    health.textContent = pass + fail === 0
+      ? `${verdict} (no check result yet, or checks off)`
+      : `${verdict}${last ? `: last check ${last}` : ''} (${pass} passed, ${fail} failed)`;
+  } else {
+    health.textContent = verdict;
+  }
   health.dataset.healthy = String(b.healthy !== false);
 
   q('weight-now').textContent = b.weight === b.configWeight || b.configWeight === undefined ? String(b.weight) : `${b.weight} (config ${b.configWeight})`;
