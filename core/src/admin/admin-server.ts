@@ -64,8 +64,7 @@ const ok = (body: unknown): Reply => ({ status: 200, body });
 
 /**
  * The admin HTTP API (HAProxy's runtime API), and its dashboard at GET / (dashboard-assets.ts).
- * Reads: GET /table, /stats, /backends. Changes, each
- * with a JSON body: POST /backends/NAME/state `{"state":"drain"}` (HAProxy `set server state`),
+ * Reads: GET /table, /stats, /backends. Changes, each with a JSON body: POST /backends/NAME/state `{"state":"drain"}` (HAProxy `set server state`),
  * POST /backends/NAME/weight `{"weight":N}` (`set server weight`), PUT /table/entries/KEY
  * `{"backend":NAME}` (`set table`), DELETE /table/entries/KEY, POST /table/clear
  * `{"backend"?:NAME}` (`clear table`), POST /explain `{"hex":…}`, POST /reload, GET /status. Every request first passes the
