@@ -215,10 +215,10 @@ async function act(what, method, path, body) {
 
 function makeBackendRow(b) {
   const id = b.id;
-  const weightId = `weight-${CSS.escape(id)}`;
-  const weightInput = el('input', { id: weightId, type: 'number', min: 1, max: 256, step: 1, required: true, class: 'weight' });
+  // The label wraps its field: no id to derive from a backend name (which may hold any character).
+  const weightInput = el('input', { id: `weight-${id}`, type: 'number', min: 1, max: 256, step: 1, required: true, class: 'weight' });
   const weightForm = el('form', { class: 'weight-form' },
-    el('label', { for: weightId, class: 'visually-hidden', text: `Weight of ${id}` }), weightInput,
+    el('label', {}, el('span', { class: 'visually-hidden', text: `Weight of ${id}` }), weightInput),
     el('button', { type: 'submit', text: 'Set', 'aria-label': `Set the weight of ${id}` }));
   weightForm.addEventListener('submit', (e) => {
     e.preventDefault();
