@@ -30,7 +30,9 @@ const REALM = 'Bearer realm="tether-admin"';
  * 2. A request that changes something and carries an `Origin` comes from this admin API's own
  *    origin (403): browsers send `Origin` on every cross-origin POST/PUT/DELETE, including the
  *    "simple" text/plain ones that skip the CORS preflight.
- * 3. With a token, `Authorization: Bearer TOKEN` matches it (401 with `WWW-Authenticate`).
+ * 3. With a token, `Authorization: Bearer TOKEN` matches it (401 with `WWW-Authenticate`); so does
+ *    `Authorization: Basic` with the token as the password (any user name), which is how a browser
+ *    sends it to the dashboard after its own login prompt (dashboard-assets.ts).
  * 4. A request that changes something says `Content-Type: application/json` (415): a type a web
  *    page cannot send cross-origin without a preflight, which this API never grants.
  */
@@ -62,7 +64,7 @@ export class AdminGuard {
       return { status: 403, reason: `cross-origin request refused: Origin ${JSON.stringify(origin)} is not this admin API's own` };
     }
     if (this.#token) {
-      const presented = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(headers.authorization ?? '')?.[1];
+      const presented = presentedToken(headers.authorization);
       if (presented === undefined) {
         return { status: 401, reason: 'this admin API needs a token: send Authorization: Bearer TOKEN (tether commands: --token-file FILE or TETHER_ADMIN_TOKEN)', headers: { 'www-authenticate': REALM } };
       }
@@ -92,6 +94,17 @@ export class AdminGuard {
     }
     return url.protocol === 'http:' && url.pathname === '/' && this.allowsHost(url.host);
   }
+}
+
+/** The token of `Bearer TOKEN`, or the password of `Basic base64(user:password)`; undefined for anything else. */
+function presentedToken(header: string | undefined): string | undefined {
+  const bearer = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '')?.[1];
+  if (bearer !== undefined) return bearer;
+  const basic = /^Basic[ \t]+([A-Za-z0-9+/]+=*)[ \t]*$/i.exec(header ?? '')?.[1];
+  if (basic === undefined) return undefined;
+  const pair = Buffer.from(basic, 'base64').toString('utf8');
+  const colon = pair.indexOf(':');
+  return colon < 0 ? undefined : pair.slice(colon + 1);
 }
 
 function normalizeHost(host: string): string {

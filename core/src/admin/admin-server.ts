@@ -7,6 +7,7 @@ import type { AdminState, TableQuery } from '../plugin.ts';
 import { listen } from '../net/listen.ts';
 import type { HostPort } from '../net/address.ts';
 import { AdminGuard } from './admin-guard.ts';
+import { DASHBOARD_CHALLENGE, DASHBOARD_HEADERS, dashboardAsset, dashboardRefusalPage, isDashboardPath } from './dashboard-assets.ts';
 import type { AdminSource } from './admin-source.ts';
 import type { AdminToken } from './admin-token.ts';
 
@@ -56,14 +57,14 @@ interface Reply {
   readonly status: number;
   readonly body: unknown;
   /** A reply that is not JSON (GET /metrics): its content type and text, sent as they are. */
-  readonly text?: { readonly contentType: string; readonly body: string };
+  readonly text?: { readonly contentType: string; readonly body: string; readonly headers?: Readonly<Record<string, string>> };
 }
 
 const ok = (body: unknown): Reply => ({ status: 200, body });
 
 /**
- * The admin HTTP API (HAProxy's runtime API). Reads: GET /table, /stats, /backends. Changes, each
- * with a JSON body: POST /backends/NAME/state `{"state":"drain"}` (HAProxy `set server state`),
+ * The admin HTTP API (HAProxy's runtime API), and its dashboard at GET / (dashboard-assets.ts).
+ * Reads: GET /table, /stats, /backends. Changes, each with a JSON body: POST /backends/NAME/state `{"state":"drain"}` (HAProxy `set server state`),
  * POST /backends/NAME/weight `{"weight":N}` (`set server weight`), PUT /table/entries/KEY
  * `{"backend":NAME}` (`set table`), DELETE /table/entries/KEY, POST /table/clear
  * `{"backend"?:NAME}` (`clear table`), POST /explain `{"hex":…}`, POST /reload, GET /status. Every request first passes the
@@ -116,12 +117,19 @@ export class AdminServer {
       // Never the Authorization header: only what was wrong, in our own words.
       this.#deps.log.warn({ method, path: url.pathname, status: refusal.status, reason: refusal.reason, remote: req.socket.remoteAddress }, 'admin request refused');
       req.resume();
+      if (refusal.status === 401 && isDashboardPath(url.pathname)) {
+        // A browser opening the dashboard: ask it for the token with its own login prompt.
+        const page = dashboardRefusalPage(refusal.reason);
+        res.writeHead(401, { ...DASHBOARD_HEADERS, 'www-authenticate': DASHBOARD_CHALLENGE, 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(page) });
+        res.end(page);
+        return;
+      }
       return send(res, refusal.status, { error: refusal.reason }, refusal.headers);
     }
     try {
       const { status, body, text } = await this.#dispatch(method, url, req);
       if (text) {
-        res.writeHead(status, { 'content-type': text.contentType, 'content-length': Buffer.byteLength(text.body) });
+        res.writeHead(status, { ...text.headers, 'content-type': text.contentType, 'content-length': Buffer.byteLength(text.body) });
         res.end(text.body);
       } else send(res, status, body);
     } catch (err) {
@@ -154,6 +162,10 @@ export class AdminServer {
     };
     const noTable = (): never => {
       throw new AdminHttpError(409, 'no strategy in the select chain keeps a table');
+    };
+    const page = async ({ url }: RouteContext): Promise<Reply> => {
+      const asset = (await dashboardAsset(url.pathname))!;
+      return { status: 200, body: undefined, text: { ...asset, headers: DASHBOARD_HEADERS } };
     };
     return [
       { method: 'GET', path: '/table', pattern: /^\/table$/, handle: async ({ url }) => ok({ tables: await source.tables(tableQuery(url.searchParams)) }) },
@@ -246,6 +258,11 @@ export class AdminServer {
           return ok(await source.explain(Buffer.from(hex, 'hex')));
         },
       },
+      // The dashboard: a page and its files, reading and changing through the routes above.
+      { method: 'GET', path: '/', pattern: /^\/$/, handle: page },
+      { method: 'GET', path: '/dashboard.js', pattern: /^\/dashboard\.js$/, handle: page },
+      { method: 'GET', path: '/dashboard.css', pattern: /^\/dashboard\.css$/, handle: page },
+      { method: 'GET', path: '/favicon.svg', pattern: /^\/favicon\.svg$/, handle: page },
     ];
   }
 }

@@ -58,7 +58,9 @@ function call(a: Admin, method: string, path: string, options: { host?: string |
     const req = request({ host: '127.0.0.1', port: a.port, method, path, headers, setHost: false }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} }));
+      // JSON from the API; the dashboard's pages are HTML, kept as { html }.
+      const parse = (): Record<string, unknown> => (res.headers['content-type'] === 'application/json' ? (JSON.parse(text) as Record<string, unknown>) : { html: text });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text ? parse() : {} }));
     });
     req.on('error', reject);
     req.end(options.body);
@@ -139,14 +141,14 @@ describe('Origin and Content-Type: a web page cannot change anything', () => {
   });
 });
 
-describe('the token: Authorization: Bearer, compared in constant time, never logged', () => {
+describe('the token: Authorization: Bearer (or Basic with the token as password), compared in constant time, never logged', () => {
   it('401 with WWW-Authenticate when it is missing or wrong, for reads and changes; the right one passes', async () => {
     const a = await admin({ 'admin.token': TOKEN });
     const missing = await call(a, 'GET', '/backends');
     expect(missing.status).toBe(401);
     expect(missing.headers['www-authenticate']).toBe('Bearer realm="tether-admin"');
     expect(missing.body.error).toBe('this admin API needs a token: send Authorization: Bearer TOKEN (tether commands: --token-file FILE or TETHER_ADMIN_TOKEN)');
-    for (const authorization of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, 'Bearer presented-but-wrong-0000', `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}`, TOKEN]) {
+    for (const authorization of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, 'Bearer presented-but-wrong-0000', `Basic ${Buffer.from(`u:${TOKEN}x`).toString('base64')}`, `Basic ${Buffer.from(TOKEN).toString('base64')}`, TOKEN]) {
       const res = await call(a, 'GET', '/backends', { headers: { authorization } });
       expect(res.status, authorization).toBe(401);
       expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="tether-admin"/);
@@ -165,6 +167,33 @@ describe('the token: Authorization: Bearer, compared in constant time, never log
       expect(line).not.toContain(TOKEN.slice(0, 12));
       expect(line).not.toContain('presented-but-wrong');
     }
+  });
+
+  it('Basic with the token as the password (any user name) passes, as a browser sends it to the dashboard', async () => {
+    const a = await admin({ 'admin.token': TOKEN });
+    const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    expect((await call(a, 'GET', '/backends', { headers: { authorization: basic('operator', TOKEN) } })).status).toBe(200);
+    expect((await call(a, 'GET', '/backends', { headers: { authorization: basic('', TOKEN) } })).status).toBe(200);
+    expect((await drain(a, { ...JSON_TYPE, authorization: basic('ops:team', TOKEN) })).status).toBe(401);
+    expect(a.server.pool.get('b1')?.state).toBe('ready');
+    expect((await drain(a, { ...JSON_TYPE, authorization: basic('ops', TOKEN) })).status).toBe(200);
+    expect(a.server.pool.get('b1')?.state).toBe('drain');
+  });
+
+  it('the dashboard page asks a browser for the token with a Basic challenge; the API routes keep Bearer', async () => {
+    const a = await admin({ 'admin.token': TOKEN });
+    for (const path of ['/', '/dashboard.js', '/dashboard.css', '/favicon.svg']) {
+      const res = await call(a, 'GET', path);
+      expect(res.status, path).toBe(401);
+      expect(res.headers['www-authenticate'], path).toBe('Basic realm="tether-admin", charset="UTF-8"');
+      expect(res.headers['content-type'], path).toBe('text/html; charset=utf-8');
+      expect(res.headers['x-frame-options'], path).toBe('DENY');
+    }
+    expect((await call(a, 'GET', '/metrics')).headers['www-authenticate']).toBe('Bearer realm="tether-admin"');
+    // The page itself, once the token is given, says nothing of it.
+    const page = await call(a, 'GET', '/', { headers: { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` } });
+    expect(page.status).toBe(200);
+    expect(JSON.stringify(page)).not.toContain(TOKEN);
   });
 
   it('Host is checked before the token: a rebound page learns nothing, not even that a token is needed', async () => {

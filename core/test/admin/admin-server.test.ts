@@ -316,6 +316,7 @@ describe('other routes', () => {
       expect(((await res.json()) as { routes: string[] }).routes).toEqual([
         'GET /table', 'GET /stats', 'GET /backends', 'POST /backends/NAME/state', 'POST /backends/NAME/weight',
         'PUT /table/entries/KEY', 'DELETE /table/entries/KEY', 'POST /table/clear', 'GET /metrics', 'GET /status', 'POST /reload', 'POST /explain',
+        'GET /', 'GET /dashboard.js', 'GET /dashboard.css', 'GET /favicon.svg',
       ]);
     }
   });
@@ -340,5 +341,29 @@ describe('other routes', () => {
     expect(await raw('["drain"]')).toEqual({ status: 400, error: 'body must be a JSON object' });
     expect(await raw('{"state":"drain","force":true}')).toEqual({ status: 400, error: 'unknown field "force" (allowed: state)' });
     expect(a.server.pool.get('a')?.state).toBe('ready');
+  });
+});
+
+describe('the dashboard (GET /)', () => {
+  it('serves the page and its files from this package, each with a policy that allows only this origin and no framing', async () => {
+    const a = await admin();
+    const page = await fetch(`${a.base}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const html = await page.text();
+    // Nothing from another origin: every script, style and image is one of the admin API's own paths.
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    expect(html).toContain('<script src="/dashboard.js" defer></script>');
+    for (const [path, type] of [['/', 'text/html'], ['/dashboard.js', 'text/javascript'], ['/dashboard.css', 'text/css'], ['/favicon.svg', 'image/svg+xml']] as const) {
+      const res = await fetch(`${a.base}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-type')?.startsWith(type), path).toBe(true);
+      expect(res.headers.get('content-security-policy'), path).toBe("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+      expect(res.headers.get('x-frame-options'), path).toBe('DENY');
+      expect(res.headers.get('cache-control'), path).toBe('no-store');
+      expect((await res.text()).length, path).toBeGreaterThan(100);
+    }
+    // Only GET: the page is read, never changed.
+    expect((await fetch(`${a.base}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(405);
   });
 });
