@@ -56,6 +56,9 @@ describe('MQTT over WebSocket passed through to the brokers\' WebSocket endpoint
     expect(landed).toEqual(Array<string>(ROUNDS).fill(home));
     expect(sessionPresent).toEqual(Array<boolean>(ROUNDS).fill(true));
     expect(await stuckTo(balancer, clientId)).toBe(home);
+    // The CONNACK was read inside the broker's frames: every remembered reconnect was checked, none missed.
+    const stats = balancer.server.stats;
+    expect([stats.get('stickiness_checks'), stats.get('stickiness_misses'), stats.get('connack_invalid')]).toEqual([ROUNDS, 0, 0]);
     // Each connection reached a broker's WebSocket endpoint, saying where the client is.
     expect(upgrades.length).toBe(ROUNDS + 1);
     for (const req of upgrades) {

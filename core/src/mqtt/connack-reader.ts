@@ -3,6 +3,18 @@ import { packetName } from './packet-types.ts';
 /** What the bytes seen so far say: wait for more, a CONNACK was read, or the broker's first packet is not one. */
 export type ConnackVerdict = 'need-more' | 'connack' | 'invalid';
 
+/** What the splice shows the broker's first chunks to: a ConnackReader, or one that unwraps them first (WebSocket pass-through). */
+export interface ConnackWatch {
+  readonly verdict: ConnackVerdict;
+  /** The return code (MQTT 3.1.x) or reason code (MQTT 5); -1 until read. */
+  readonly code: number;
+  readonly sessionPresent: boolean;
+  /** Why the first packet is not a CONNACK, once the verdict is `invalid`. */
+  readonly error: string | undefined;
+  /** Looks at the next chunk from the broker (already forwarded: it must not change it). */
+  push(chunk: Uint8Array): ConnackVerdict;
+}
+
 const CONNACK = 0x20;
 const AUTH = 0xf0;
 
@@ -26,7 +38,7 @@ const DONE = 5;
  * allocated per chunk. Once it has said `connack` or `invalid` it says so again for any later
  * chunk without looking at it.
  */
-export class ConnackReader {
+export class ConnackReader implements ConnackWatch {
   readonly #protocolVersion: 3 | 4 | 5;
   #step = HEADER;
   #auth = false;

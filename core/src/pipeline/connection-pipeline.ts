@@ -17,6 +17,7 @@ import { CLOSE, closeFrame, OPCODE, serverFrame } from '../websocket/websocket-f
 import { WebSocketBridge } from '../websocket/websocket-bridge.ts';
 import type { WebSocketListenerOptions } from '../websocket/websocket-handshake.ts';
 import { sniffWebSocket } from '../websocket/websocket-sniff.ts';
+import { FramedConnackReader } from '../websocket/framed-connack-reader.ts';
 import type { Opening } from '../websocket/opening-reader.ts';
 import { forwardedRequest, upgradeUpstream } from '../websocket/upstream-upgrade.ts';
 import { createConnInfo, factsOf } from './conn-info.ts';
@@ -309,8 +310,8 @@ export class ConnectionPipeline {
     // (and the read buffer they may share) are not kept for hours.
     const facts = { conn, backend, strategy, remembered: d.remembered, sniffMs: Math.round(d.sniffed.sniffMs * 1000) / 1000, meter: d.meter };
     const spliced = new SplicedConnection(this.#deps, facts, client, log);
-    // In pass-through the broker's bytes are WebSocket frames, not MQTT: no CONNACK is read there.
-    const reader = this.#readConnack && d.passThrough === undefined ? new ConnackReader(conn.protocolVersion) : undefined;
+    // In pass-through the broker's bytes are WebSocket frames: the CONNACK is read inside them.
+    const reader = !this.#readConnack ? undefined : d.passThrough === undefined ? new ConnackReader(conn.protocolVersion) : new FramedConnackReader(conn.protocolVersion);
     const abort = splice(client, d.upstreamSocket, d.upstream, this.#sweeper, spliced, reader, clientSide);
     spliced.tracked(pool.track(backend, () => abort('backend_marked_down')));
     if (this.#deps.log.isLevelEnabled('debug')) log().debug({ backend: backend.id, strategy }, 'spliced');

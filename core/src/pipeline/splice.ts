@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ConnackReader } from '../mqtt/connack-reader.ts';
+import type { ConnackWatch } from '../mqtt/connack-reader.ts';
 import type { IdleSweeper, IdleWatched } from './idle-sweeper.ts';
 
 export interface SpliceResult {
@@ -15,7 +15,7 @@ export interface SpliceObserver {
   /** Both sides have closed. Called once. */
   closed(result: SpliceResult): void;
   /** The reader given to `splice` reached its verdict on the broker's first bytes. Called at most once. */
-  connack(reader: ConnackReader): void;
+  connack(reader: ConnackWatch): void;
 }
 
 /** The splice a stream belongs to, set on both of its streams. */
@@ -47,7 +47,7 @@ class Splice implements IdleWatched {
   readonly #sweeper: IdleSweeper;
   readonly #observer: SpliceObserver;
   /** Reads the broker's first bytes as they pass, until it has its verdict; then dropped. */
-  connack: ConnackReader | undefined;
+  connack: ConnackWatch | undefined;
   #reason: string | undefined;
   #open = 2;
   clientBytes = 0;
@@ -55,7 +55,7 @@ class Splice implements IdleWatched {
   clientActiveAt = 0;
   serverActiveAt = 0;
 
-  constructor(client: Socket, clientSide: Duplex, server: Socket, upstream: Duplex, sweeper: IdleSweeper, observer: SpliceObserver, connack: ConnackReader | undefined) {
+  constructor(client: Socket, clientSide: Duplex, server: Socket, upstream: Duplex, sweeper: IdleSweeper, observer: SpliceObserver, connack: ConnackWatch | undefined) {
     this.client = client;
     this.clientSide = clientSide;
     this.server = server;
@@ -66,7 +66,7 @@ class Splice implements IdleWatched {
   }
 
   /** A chunk from the broker, already forwarded to the client: the reader looks at it. */
-  readConnack(reader: ConnackReader, chunk: Buffer): void {
+  readConnack(reader: ConnackWatch, chunk: Buffer): void {
     if (reader.push(chunk) === 'need-more') return;
     this.connack = undefined;
     this.#observer.connack(reader);
@@ -106,7 +106,7 @@ class Splice implements IdleWatched {
  * under it. `connack`, if given, reads the broker's first packet from `upstream`. `clientSide` is
  * what carries the client's MQTT bytes when it is not the socket itself (a WebSocket bridge).
  */
-export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex, sweeper: IdleSweeper, observer: SpliceObserver, connack?: ConnackReader, clientSide: Duplex = client): (reason: string) => void {
+export function splice(client: Socket, upstreamSocket: Socket, upstream: Duplex, sweeper: IdleSweeper, observer: SpliceObserver, connack?: ConnackWatch, clientSide: Duplex = client): (reason: string) => void {
   const s = new Splice(client, clientSide, upstreamSocket, upstream, sweeper, observer, connack);
   (clientSide as Linked)[SPLICE] = s;
   (upstream as Linked)[SPLICE] = s;

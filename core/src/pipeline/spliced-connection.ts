@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { BackendPool } from '../backend/backend-pool.ts';
 import type { BackendMeter } from '../metrics/backend-meter.ts';
 import { connackReason } from '../mqtt/connack-codes.ts';
-import type { ConnackReader } from '../mqtt/connack-reader.ts';
+import type { ConnackWatch } from '../mqtt/connack-reader.ts';
 import type { Backend, ConnInfo } from '../plugin.ts';
 import type { Stats } from '../stats.ts';
 import type { SpliceObserver, SpliceResult } from './splice.ts';
@@ -73,7 +73,7 @@ export class SplicedConnection implements SpliceObserver {
     else this.#untrack = untrack;
   }
 
-  connack(reader: ConnackReader): void {
+  connack(reader: ConnackWatch): void {
     const conn = this.#conn;
     const meter = this.#meter;
     const { stats } = this.#deps;
