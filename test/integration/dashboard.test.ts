@@ -399,6 +399,29 @@ describe.skipIf(!MOSQUITTO)(`the dashboard flags a kick loop, with Debian mosqui
     }
     expect(trouble.errors).toEqual([]);
   }, T);
+
+  it('with connect-guard first in the chain, the loop it found is flagged as such, and the stick table is still the one listed', async () => {
+    const guarded = await startBalancer({ backends: brokers.map((b, i) => `m${i + 1}=127.0.0.1:${b.port}`), admin: '127.0.0.1:0', 'log.level': 'warn', select: [{ use: 'connect-guard', options: { kickLoop: { takeovers: 3 } } }, 'stick-table', 'least-connections'] });
+    const twins: mqtt.MqttClient[] = [];
+    try {
+      const { page, trouble } = await browser.page();
+      await page.setViewport({ width: 1280, height: 900 });
+      await page.goto(`http://127.0.0.1:${guarded.server.adminAddress!.port}/`);
+      await page.waitForSelector('body[data-loaded="true"]', { timeout: 20_000 });
+      const twin = (): mqtt.MqttClient => mqtt.connect(guarded.url, { clientId: 'guarded-twin', clean: false, reconnectPeriod: 100, connectTimeout: 5_000, reconnectOnConnackError: true });
+      twins.push(twin());
+      await within(new Promise((resolve) => twins[0]!.once('connect', resolve)), 'the first twin to connect');
+      twins.push(twin());
+      const row = '#top-keys tbody tr[data-key="guarded-twin"]';
+      await waitForText(page, row, /kick loop \(connect-guard\)/);
+      // The row is the stick table's: it names the broker, not connect-guard's "-".
+      expect(await page.$eval(`${row} .backend`, (e) => e.textContent)).toMatch(/^m[12]$/);
+      expect(trouble.errors).toEqual([]);
+    } finally {
+      for (const t of twins) t.end(true);
+      await guarded.close();
+    }
+  }, T);
 });
 
 describe.skipIf(!CHROMIUM)(`the dashboard of a balancer with metrics turned off${missing}`, () => {

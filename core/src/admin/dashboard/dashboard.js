@@ -378,8 +378,11 @@ function renderTables(tables, stats, now) {
 }
 
 function renderTopKeys(tables, now) {
-  const table = tables?.[0];
+  // The stick table, not an admission table (connect-guard lists keys in a kick loop, with no backend).
+  const table = tables?.find((t) => t.name === 'stick-table') ?? tables?.find((t) => t.name !== 'connect-guard');
   const entries = table?.entries ?? [];
+  // Keys connect-guard found in a kick loop (and is refusing): flagged as such, not as suspects.
+  const looping = new Set((tables ?? []).flatMap((t) => t.entries.filter((e) => e.flags?.includes('kick-loop')).map((e) => e.key)));
   for (const e of entries) {
     let seen = keyHits.get(e.key);
     if (!seen) keyHits.set(e.key, (seen = []));
@@ -407,7 +410,7 @@ function renderTopKeys(tables, now) {
     const recent = lastMinute(e);
     row.querySelector('.rpm').textContent = String(recent);
     const flag = row.querySelector('.flag');
-    flag.textContent = recent >= KICK_LOOP_PER_MIN ? 'kick-loop suspect' : '';
+    flag.textContent = looping.has(e.key) ? 'kick loop (connect-guard)' : recent >= KICK_LOOP_PER_MIN ? 'kick-loop suspect' : '';
     flag.className = flag.textContent ? 'flag badge' : 'flag';
     if (flag.textContent) flag.dataset.state = 'down';
     row.querySelector('.use').textContent = String(e.use);
