@@ -59,6 +59,8 @@ export interface Backend {
   readonly source?: string;
   /** What its provider said about it (an SRV record's priority, a pod name); empty for static backends. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /** Offered only when no other backend can take the connection (HAProxy's `backup`; an SRV record of a higher priority). */
+  readonly backup?: boolean;
 }
 
 /** What TLS termination learned about a connection. */
@@ -289,6 +291,8 @@ export interface ProvidedBackend {
   readonly weight?: number;
   /** Free-form facts shown by `tether backend list --json` (strings only). */
   readonly metadata?: Readonly<Record<string, string>>;
+  /** Offered only when no other backend can take a connection (an SRV record of a higher priority). */
+  readonly backup?: boolean;
 }
 
 /**

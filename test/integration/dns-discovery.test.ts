@@ -163,7 +163,7 @@ describe.skipIf(skip !== '')(`DNS A records${skip}`, () => {
 });
 
 describe.skipIf(skip !== '')(`DNS SRV records${skip}`, () => {
-  it('spreads clients in proportion to the SRV weights, over the lowest priority only', async () => {
+  it('spreads clients in proportion to the SRV weights, over the lowest priority; a higher priority is a backup, used when none of the lowest can take a client', async () => {
     const dns = await dnsServer();
     const [light, heavy, backup] = [await mosquitto('127.0.0.1'), await mosquitto('127.0.0.1'), await mosquitto('127.0.0.1')];
     dns.setA('light.test', ['127.0.0.1']);
@@ -177,15 +177,21 @@ describe.skipIf(skip !== '')(`DNS SRV records${skip}`, () => {
     const b = await balancer([{ use: 'dns', options: { name: '_mqtt._tcp.test', type: 'SRV', resolvers: [dns.address], ...FAST_DNS } }]);
     const lightId = `_mqtt._tcp.test/light.test:${light.port}`;
     const heavyId = `_mqtt._tcp.test/heavy.test:${heavy.port}`;
-    expect(b.server.pool.all().map((x) => [x.id, x.weight, x.source])).toEqual([
-      [heavyId, 3, 'dns SRV _mqtt._tcp.test'],
-      [lightId, 1, 'dns SRV _mqtt._tcp.test'],
+    const backupId = `_mqtt._tcp.test/backup.test:${backup.port}`;
+    expect(b.server.pool.all().map((x) => [x.id, x.weight, x.source, x.backup === true])).toEqual([
+      [backupId, 100, 'dns SRV _mqtt._tcp.test', true],
+      [heavyId, 3, 'dns SRV _mqtt._tcp.test', false],
+      [lightId, 1, 'dns SRV _mqtt._tcp.test', false],
     ]);
     const ids = Array.from({ length: 40 }, (_, i) => `srv-${i}`);
     for (const id of ids) await connect(b, id);
     const on = await Promise.all(ids.map((id) => stuckTo(b, id)));
     expect(on.filter((x) => x === lightId)).toHaveLength(10);
     expect(on.filter((x) => x === heavyId)).toHaveLength(30);
+    // With both of the lowest priority in maintenance, the backup takes the next clients.
+    for (const id of [lightId, heavyId]) b.server.pool.setAdminState(id, 'maint');
+    await connect(b, 'srv-after');
+    expect(await stuckTo(b, 'srv-after')).toBe(backupId);
   });
 });
 

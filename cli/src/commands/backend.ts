@@ -21,7 +21,7 @@ export async function backendList(argv: string[]): Promise<void> {
   if (args.values.json) return print(backends);
   for (const b of backends) {
     const weight = b.configWeight !== undefined && b.configWeight !== b.weight ? `${b.weight} (config ${b.configWeight})` : String(b.weight);
-    process.stdout.write(`${b.id.padEnd(20)} ${`${b.host}:${b.port}`.padEnd(24)} state=${b.state} admin=${b.adminState} healthy=${b.healthy} weight=${weight} active=${b.activeConnections}${b.maxconn ? `/${b.maxconn}` : ''} source=${b.source ?? 'static'}\n`);
+    process.stdout.write(`${b.id.padEnd(20)} ${`${b.host}:${b.port}`.padEnd(24)} state=${b.state} admin=${b.adminState} healthy=${b.healthy} weight=${weight} active=${b.activeConnections}${b.maxconn ? `/${b.maxconn}` : ''} source=${b.source ?? 'static'}${b.backup ? ' backup' : ''}\n`);
   }
 }
 

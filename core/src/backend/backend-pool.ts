@@ -23,6 +23,8 @@ export interface BackendDefinition {
   readonly source?: string;
   /** What its provider said about it. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /** Offered only when no other backend can take the connection (HAProxy's `backup`; an SRV record of a higher priority). */
+  readonly backup?: boolean;
 }
 
 /** How `BackendPool.apply` treats what it adds. */
@@ -49,6 +51,7 @@ class LiveBackend implements Backend {
   maxconn: number;
   connectTimeoutMs: number | undefined;
   websocketPath: string | undefined;
+  backup: boolean;
   adminState: AdminState;
   healthy = true;
   activeConnections = 0;
@@ -71,6 +74,7 @@ class LiveBackend implements Backend {
     this.maxconn = def.maxconn ?? 0;
     this.connectTimeoutMs = def.connectTimeoutMs;
     this.websocketPath = def.websocketPath;
+    this.backup = def.backup === true;
     this.adminState = def.state;
     this.source = def.source ?? 'static';
     this.metadata = def.metadata ?? NO_METADATA;
@@ -95,7 +99,7 @@ class LiveBackend implements Backend {
     const old = this.definition;
     const changed: string[] = [];
     const self: LiveBackend = this;
-    const set = <K extends 'host' | 'port' | 'sendProxy' | 'maxconn' | 'connectTimeoutMs' | 'websocketPath'>(field: K, value: LiveBackend[K]): void => {
+    const set = <K extends 'host' | 'port' | 'sendProxy' | 'maxconn' | 'connectTimeoutMs' | 'websocketPath' | 'backup'>(field: K, value: LiveBackend[K]): void => {
       if (self[field] === value) return;
       changed.push(`${field} ${String(self[field])} → ${String(value)}`);
       self[field] = value;
@@ -106,6 +110,7 @@ class LiveBackend implements Backend {
     set('maxconn', def.maxconn ?? 0);
     set('connectTimeoutMs', def.connectTimeoutMs);
     set('websocketPath', def.websocketPath);
+    set('backup', def.backup === true);
     if (def.weight !== old.weight) {
       if (def.weight !== this.weight) changed.push(`weight ${this.weight} → ${def.weight}`);
       this.weight = def.weight;
@@ -128,7 +133,7 @@ class LiveBackend implements Backend {
     const { id, host, port, weight, configWeight, sendProxy, maxconn, adminState, healthy, activeConnections, state, source, metadata } = this;
     return {
       id, host, port, weight, configWeight, sendProxy, maxconn, state, adminState, healthy, activeConnections, source,
-      ...(Object.keys(metadata).length > 0 ? { metadata } : {}), ...(this.removed ? { removed: true } : {}),
+      ...(Object.keys(metadata).length > 0 ? { metadata } : {}), ...(this.removed ? { removed: true } : {}), ...(this.backup ? { backup: true } : {}),
     };
   }
 }
@@ -151,7 +156,10 @@ export class BackendPool {
   /** Every backend a connection may refer to: the configured ones and those a reload removed that still have connections. */
   readonly #byId = new Map<string, LiveBackend>();
   #limited = false;
+  /** Ready backends that are not backups: offered first. */
   #ready: readonly Backend[] = [];
+  /** Ready backups: offered only when none of #ready can take the connection. */
+  #readyBackup: readonly Backend[] = [];
 
   constructor(definitions: readonly BackendDefinition[]) {
     this.#all = definitions.map((d) => new LiveBackend(d));
@@ -219,16 +227,24 @@ export class BackendPool {
     return this.#byId.get(backend.id)?.connectTimeoutMs ?? fallbackMs;
   }
 
-  /** Backends that may take a new connection: ready, under maxconn, and not already tried for it. */
+  /**
+   * Backends that may take a new connection: ready, under maxconn, and not already tried for it;
+   * the backups only when no other backend can (down, drained, full or tried).
+   */
   available(excluded?: ReadonlySet<string>): readonly Backend[] {
+    const primary = this.#offer(this.#ready, excluded);
+    return primary.length > 0 || this.#readyBackup.length === 0 ? primary : this.#offer(this.#readyBackup, excluded);
+  }
+
+  #offer(ready: readonly Backend[], excluded: ReadonlySet<string> | undefined): readonly Backend[] {
     const noneExcluded = !excluded || excluded.size === 0;
-    if (noneExcluded && !this.#limited) return this.#ready;
-    return this.#ready.filter((b) => (noneExcluded || !excluded.has(b.id)) && (b.maxconn === 0 || b.activeConnections < b.maxconn));
+    if (noneExcluded && !this.#limited) return ready;
+    return ready.filter((b) => (noneExcluded || !excluded.has(b.id)) && (b.maxconn === 0 || b.activeConnections < b.maxconn));
   }
 
   /** Why `available()` is empty, for the refusal message. */
   explainEmpty(): string {
-    if (this.#ready.length === 0) {
+    if (this.#ready.length === 0 && this.#readyBackup.length === 0) {
       const states = this.#all.map((b) => `${b.id} ${b.state}`).join(', ');
       return this.#all.length === 0 ? 'no backend is configured' : `no backend is ready (${states})`;
     }
@@ -315,6 +331,7 @@ export class BackendPool {
 
   #refresh(): void {
     this.#limited = this.#all.some((b) => b.maxconn > 0);
-    this.#ready = Object.freeze(this.#all.filter((b) => b.state === 'ready'));
+    this.#ready = Object.freeze(this.#all.filter((b) => b.state === 'ready' && !b.backup));
+    this.#readyBackup = Object.freeze(this.#all.filter((b) => b.state === 'ready' && b.backup));
   }
 }

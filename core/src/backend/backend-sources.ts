@@ -136,7 +136,7 @@ export class BackendSources {
       const { host, port } = parseHostPort(b.address);
       out.push({
         id: b.name, host, port, weight: b.weight ?? 1, state: 'ready', sendProxy: 'none', maxconn: 0,
-        source: attached.label, metadata: { ...(b.metadata ?? {}) },
+        source: attached.label, metadata: { ...(b.metadata ?? {}) }, ...(b.backup === true ? { backup: true } : {}),
       });
     }
     return out;

@@ -24,6 +24,19 @@ describe('BackendPool', () => {
     expect(ids(pool.available())).toEqual(['a', 'e']);
   });
 
+  it('offers backups only when no other backend can take the connection: down, drained, full or already tried', () => {
+    const pool = new BackendPool([def('a'), def('b', { maxconn: 1 }), def('spare', { backup: true })]);
+    expect(ids(pool.available())).toEqual(['a', 'b']);
+    pool.setAdminState('a', 'drain');
+    expect(ids(pool.available())).toEqual(['b']);
+    expect(ids(pool.available(new Set(['b'])))).toEqual(['spare']);
+    pool.connectionOpened(pool.get('b')!);
+    expect(ids(pool.available())).toEqual(['spare']);
+    pool.setHealthy('spare', false);
+    expect(ids(pool.available())).toEqual([]);
+    expect(pool.explainEmpty()).toBe('every ready backend is at its maxconn limit');
+  });
+
   it('leaves out excluded backends (those already tried for this connection)', () => {
     const pool = new BackendPool([def('a'), def('b'), def('c', { state: 'drain' })]);
     expect(ids(pool.available(new Set(['a'])))).toEqual(['b']);

@@ -31,8 +31,9 @@ interface Timing {
 
 /**
  * Backends from DNS, like HAProxy's `server-template … resolvers`: each address of a name (A/AAAA)
- * on `port`, or each SRV record (its target's address, port and weight; only the records of the
- * lowest priority, as RFC 2782 says). Re-resolved every `interval`, sooner when the records' TTL
+ * on `port`, or each SRV record (its target's address, port and weight; the records of the lowest
+ * priority are used, those of higher priorities are backups, offered only when none of the lowest
+ * can take a client: one backup tier, as HAProxy's `backup` servers). Re-resolved every `interval`, sooner when the records' TTL
  * is shorter (never more often than `minInterval`), and `retry` after a failure. A failure
  * (timeout, SERVFAIL, refused) keeps the last known set; an answer without an address keeps the
  * vanished ones for `hold`. Names come from the record, never its position.
@@ -187,11 +188,9 @@ class DnsProvider implements Provider {
   }
 
   #backends(found: readonly Found[]): ProvidedBackend[] {
-    let usable = [...found];
-    if (this.#options.type === 'SRV' && usable.length > 0) {
-      const lowest = Math.min(...usable.map((f) => f.priority ?? 0));
-      usable = usable.filter((f) => (f.priority ?? 0) === lowest);
-    }
+    const usable = [...found];
+    // RFC 2782: the lowest priority is used; the others are backups, offered only when none of it can take a client.
+    const lowest = this.#options.type === 'SRV' && usable.length > 0 ? Math.min(...usable.map((f) => f.priority ?? 0)) : 0;
     const named = dedupe(usable.map((f) => ({ f, name: `${this.#prefix}${formatHostPort({ host: f.key, port: f.port })}` })));
     named.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const { maxRecords } = this.#options;
@@ -200,12 +199,15 @@ class DnsProvider implements Provider {
       this.#ctx.log.warn({ provider: this.label, records: named.length, maxRecords }, 'DNS answer has more records than maxRecords; the rest are left out');
       named.length = maxRecords;
     }
-    const scale = srvScale(named.map((n) => n.f.weight ?? 0));
+    // Weights are proportions within a tier: the lowest priority's, and the backups'.
+    const isBackup = (f: Found): boolean => (f.priority ?? 0) > lowest;
+    const scale = [false, true].map((backup) => srvScale(named.filter((n) => isBackup(n.f) === backup).map((n) => n.f.weight ?? 0)));
     return named.map(({ f, name }) => ({
       name,
       address: formatHostPort({ host: f.address, port: f.port }),
-      weight: f.record === 'SRV' ? Math.max(1, Math.round((f.weight ?? 0) * scale)) : this.#options.weight,
+      weight: f.record === 'SRV' ? Math.max(1, Math.round((f.weight ?? 0) * scale[Number(isBackup(f))]!)) : this.#options.weight,
       metadata: { record: f.record, ...(f.record === 'SRV' ? { target: f.key, priority: String(f.priority), srvWeight: String(f.weight) } : { address: f.address }) },
+      ...(isBackup(f) ? { backup: true } : {}),
     }));
   }
 }
