@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
 import type { IConnectPacket } from 'mqtt-packet';
-import { Observable } from 'rxjs';
-import { ClientClosedError, SniffTimeoutError } from '../errors.ts';
+import type { Observable } from 'rxjs';
+import { SniffTimeoutError } from '../errors.ts';
 import type { Opening } from '../websocket/opening-reader.ts';
 import { inspectConnect } from './connect-sniffer.ts';
+import { sniffFirstBytes } from './sniff-driver.ts';
 
 export interface Sniffed {
   readonly packet: IConnectPacket;
@@ -27,49 +28,14 @@ export interface SniffOptions {
  * a typed ConnectionError for a foreign, oversized or incomplete first packet.
  */
 export function sniffConnect(socket: Socket, options: SniffOptions): Observable<Sniffed> {
-  return new Observable<Sniffed>((subscriber) => {
-    const started = performance.now();
-    let chunks: Buffer[] = [];
-    let received = 0;
-    // Bytes needed before looking again: the header tells the CONNECT's full length, so a CONNECT
-    // trickling in one byte per write is joined once, not once per byte.
-    let needed = 1;
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      received += chunk.length;
-      if (received < needed) return;
-      const view = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
-      chunks = [view];
-      const result = inspectConnect(view, options.maxBytes, options.strict ?? true);
-      if (result.kind === 'need-more') {
-        needed = result.atLeast ?? received + 1;
-        return;
-      }
-      // Pause before our listener goes: a flowing socket with no 'data' listener drops bytes.
-      socket.pause();
-      clearTimeout(timer);
-      if (result.kind === 'reject') return subscriber.error(result.error);
-      subscriber.next({ packet: result.packet, bytes: view, sniffMs: performance.now() - started });
-      subscriber.complete();
-    };
-    const onEnd = (): void => subscriber.error(new ClientClosedError(received));
-    const onError = (err: Error): void => subscriber.error(err);
-    if (socket.destroyed || socket.readableEnded) {
-      subscriber.error(new ClientClosedError(0));
-      return undefined;
-    }
-    // A plain timer rather than RxJS's timeout operator: fewer objects per connection.
-    const timer = setTimeout(() => subscriber.error(new SniffTimeoutError(options.timeoutMs, socket.bytesRead)), options.timeoutMs);
-    socket.on('data', onData);
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
-    socket.once('error', onError);
-    return () => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.off('close', onEnd);
-      socket.off('error', onError);
-    };
-  });
+  const strict = options.strict ?? true;
+  return sniffFirstBytes<Sniffed>(
+    socket,
+    options.timeoutMs,
+    (view, started) => {
+      const result = inspectConnect(view, options.maxBytes, strict);
+      return result.kind === 'done' ? { kind: 'done', value: { packet: result.packet, bytes: view, sniffMs: performance.now() - started } } : result;
+    },
+    () => new SniffTimeoutError(options.timeoutMs, socket.bytesRead),
+  );
 }
