@@ -152,6 +152,19 @@ describe.each([
 });
 
 describe('tether backend (CLI) against the admin API', () => {
+  it('says how many live clients of a backend have a session to keep: those a drain would make lose it on an independent broker', async () => {
+    const [b1] = (await brokers(1)) as [HaAedes];
+    const bal = await balancer([b1.spec]);
+    await connect(bal, 'keeps-a-session', false);
+    await connect(bal, 'clean-client', true);
+    await waitFor(() => bal.server.pool.get('b1')?.activeConnections === 2, { what: 'both clients spliced' });
+    await setState('cli', bal, 'b1', 'drain');
+    const listed = await tether(['backend', 'list', '--admin', adminOf(bal)]);
+    expect(listed.stdout.trim()).toMatch(new RegExp(`^b1\\s+127\\.0\\.0\\.1:${b1.port}\\s+state=drain admin=drain healthy=true weight=1 active=2 source=static persistent=1$`));
+    const json = await tether(['backend', 'list', '--json', '--admin', adminOf(bal)]);
+    expect(JSON.parse(json.stdout)).toEqual([expect.objectContaining({ id: 'b1', activeConnections: 2, persistentConnections: 1 })]);
+  });
+
   it('lists the backends with their states, reports "already", and fails clearly for an unknown backend or state', async () => {
     const [b1, b2] = (await brokers(2)) as [HaAedes, HaAedes];
     const bal = await balancer([b1.spec, b2.spec]);

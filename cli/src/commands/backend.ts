@@ -6,7 +6,7 @@ import { AdminClient, ADMIN_FLAGS } from './admin-client.ts';
 
 const STATES = ['ready', 'drain', 'maint'];
 
-type BackendRow = Backend & { healthy: boolean; adminState: string; configWeight?: number };
+type BackendRow = Backend & { healthy: boolean; adminState: string; configWeight?: number; persistentConnections?: number };
 
 /*
  * `tether backend list` and `tether backend set NAME ready|drain|maint` or `NAME weight N` against
@@ -21,7 +21,7 @@ export async function backendList(argv: string[]): Promise<void> {
   if (args.values.json) return print(backends);
   for (const b of backends) {
     const weight = b.configWeight !== undefined && b.configWeight !== b.weight ? `${b.weight} (config ${b.configWeight})` : String(b.weight);
-    process.stdout.write(`${b.id.padEnd(20)} ${`${b.host}:${b.port}`.padEnd(24)} state=${b.state} admin=${b.adminState} healthy=${b.healthy} weight=${weight} active=${b.activeConnections}${b.maxconn ? `/${b.maxconn}` : ''} source=${b.source ?? 'static'}${b.backup ? ' backup' : ''}\n`);
+    process.stdout.write(`${b.id.padEnd(20)} ${`${b.host}:${b.port}`.padEnd(24)} state=${b.state} admin=${b.adminState} healthy=${b.healthy} weight=${weight} active=${b.activeConnections}${b.maxconn ? `/${b.maxconn}` : ''} source=${b.source ?? 'static'}${b.backup ? ' backup' : ''}${b.persistentConnections ? ` persistent=${b.persistentConnections}` : ''}\n`);
   }
 }
 

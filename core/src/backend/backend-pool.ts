@@ -55,6 +55,11 @@ class LiveBackend implements Backend {
   adminState: AdminState;
   healthy = true;
   activeConnections = 0;
+  /**
+   * Spliced connections of clients with a session to keep (clean session 0, MQTT 5 session expiry
+   * above 0): the sessions an independent broker loses if those clients move, as a drain makes them.
+   */
+  persistentConnections = 0;
   /** Taken out of the configuration by a reload: offered to nobody, kept until its last connection closes. */
   removed = false;
   source: string;
@@ -134,6 +139,7 @@ class LiveBackend implements Backend {
     return {
       id, host, port, weight, configWeight, sendProxy, maxconn, state, adminState, healthy, activeConnections, source,
       ...(Object.keys(metadata).length > 0 ? { metadata } : {}), ...(this.removed ? { removed: true } : {}), ...(this.backup ? { backup: true } : {}),
+      ...(this.persistentConnections > 0 ? { persistentConnections: this.persistentConnections } : {}),
     };
   }
 }
@@ -307,11 +313,17 @@ export class BackendPool {
     if (live.removed && live.activeConnections === 0) this.#byId.delete(live.id);
   }
 
-  /** Registers how to close one live connection; returns the function that unregisters it. */
-  track(backend: Backend, close: () => void): () => void {
-    const closers = this.#live(backend).closers;
-    closers.add(close);
-    return () => closers.delete(close);
+  /**
+   * Registers how to close one spliced connection, and whether its client has a session to keep;
+   * returns the function that unregisters it.
+   */
+  track(backend: Backend, close: () => void, persistent = false): () => void {
+    const live = this.#live(backend);
+    live.closers.add(close);
+    if (persistent) live.persistentConnections++;
+    return () => {
+      if (live.closers.delete(close) && persistent) live.persistentConnections--;
+    };
   }
 
   /** Closes every live connection of a backend (HAProxy on-marked-down shutdown-sessions). */

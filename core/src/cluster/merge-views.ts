@@ -63,7 +63,7 @@ export function mergeStats(perWorker: readonly Readonly<Record<string, number>>[
 
 /**
  * Backends: one entry per backend any worker has (a backend only some workers have lists them under
- * `workers`), in configuration order. `activeConnections` is summed; `healthy`
+ * `workers`), in configuration order. `activeConnections` and `persistentConnections` are summed; `healthy`
  * holds when every worker's checks pass; when the workers disagree on `state` (one worker's checks
  * see it down, another's not yet) the first worker's is shown and each worker's is listed under
  * `workerStates`; likewise `workerWeights` when their weights differ (a weight that failed to
@@ -83,6 +83,9 @@ export function mergeBackends(perWorker: readonly (readonly BackendJson[])[], wo
       activeConnections: copies.reduce((n, b) => n + (typeof b.activeConnections === 'number' ? b.activeConnections : 0), 0),
       healthy: copies.every((b) => b.healthy !== false),
     };
+    const persistent = copies.reduce((n, b) => n + (typeof b.persistentConnections === 'number' ? b.persistentConnections : 0), 0);
+    if (persistent > 0) merged.persistentConnections = persistent;
+    else delete merged.persistentConnections;
     const byWorker = (field: string): Record<string, unknown> => Object.fromEntries(present.map((f) => [f.worker, f.copy[field]]));
     if (new Set(states).size > 1) merged.workerStates = byWorker('state');
     if (new Set(copies.map((b) => b.weight)).size > 1) merged.workerWeights = byWorker('weight');

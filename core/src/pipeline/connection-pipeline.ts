@@ -15,7 +15,7 @@ import { sniffConnect, type Sniffed } from '../sniff/sniff-socket.ts';
 import type { Stats } from '../stats.ts';
 import { CLOSE, closeFrame, OPCODE, serverFrame } from '../websocket/websocket-frames.ts';
 import { WebSocketBridge } from '../websocket/websocket-bridge.ts';
-import type { WebSocketListenerOptions } from '../websocket/websocket-handshake.ts';
+import { WEBSOCKET_DEFAULTS, type WebSocketListenerOptions } from '../websocket/websocket-handshake.ts';
 import { sniffWebSocket } from '../websocket/websocket-sniff.ts';
 import { FramedConnackReader } from '../websocket/framed-connack-reader.ts';
 import type { Opening } from '../websocket/opening-reader.ts';
@@ -135,7 +135,7 @@ export class ConnectionPipeline {
         return this.#dispatch(client, this.#identify(id, facts, s, log), facts, s, log);
       }),
       // splice: from here bytes move socket to socket, outside RxJS
-      map((dispatched) => this.#splice(client, dispatched, log)),
+      map((dispatched) => this.#splice(client, dispatched, log, ws)),
       catchError((err: unknown) => {
         this.#reject(client, facts, err, log, ws !== undefined);
         return EMPTY;
@@ -285,7 +285,7 @@ export class ConnectionPipeline {
     return stream;
   }
 
-  #splice(client: Socket, d: Dispatched, log: ConnLog): void {
+  #splice(client: Socket, d: Dispatched, log: ConnLog, websocket: WebSocketListenerOptions | undefined): void {
     const { pool, strategies, stats } = this.#deps;
     const { conn, backend, strategy } = d;
     strategies.spliced(conn, backend);
@@ -304,7 +304,7 @@ export class ConnectionPipeline {
     } else {
       // Bridge: the MQTT bytes to the broker's plain port; ws takes the client's socket over.
       d.upstream.write(d.sniffed.bytes);
-      clientSide = new WebSocketBridge(client, opening.rest);
+      clientSide = new WebSocketBridge(client, opening.rest, websocket?.maxMessageBytes ?? WEBSOCKET_DEFAULTS.maxMessageBytes);
     }
     // What the connection keeps until it closes: only what its close needs, so the sniffed bytes
     // (and the read buffer they may share) are not kept for hours.
@@ -313,7 +313,7 @@ export class ConnectionPipeline {
     // In pass-through the broker's bytes are WebSocket frames: the CONNACK is read inside them.
     const reader = !this.#readConnack ? undefined : d.passThrough === undefined ? new ConnackReader(conn.protocolVersion) : new FramedConnackReader(conn.protocolVersion);
     const abort = splice(client, d.upstreamSocket, d.upstream, this.#sweeper, spliced, reader, clientSide);
-    spliced.tracked(pool.track(backend, () => abort('backend_marked_down')));
+    spliced.tracked(pool.track(backend, () => abort('backend_marked_down'), conn.persistentSession));
     if (this.#deps.log.isLevelEnabled('debug')) log().debug({ backend: backend.id, strategy }, 'spliced');
     this.#settled();
   }

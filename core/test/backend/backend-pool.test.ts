@@ -37,6 +37,20 @@ describe('BackendPool', () => {
     expect(pool.explainEmpty()).toBe('every ready backend is at its maxconn limit');
   });
 
+  it('counts the spliced connections whose clients have a session to keep, until each is untracked', () => {
+    const pool = new BackendPool([def('a')]);
+    const a = pool.get('a')!;
+    const persistent = [pool.track(a, () => undefined, true), pool.track(a, () => undefined, true)];
+    const clean = pool.track(a, () => undefined);
+    expect(JSON.parse(JSON.stringify(a))).toMatchObject({ persistentConnections: 2 });
+    persistent[0]!();
+    persistent[0]!(); // twice: counted once
+    clean();
+    expect(JSON.parse(JSON.stringify(a))).toMatchObject({ persistentConnections: 1 });
+    persistent[1]!();
+    expect(JSON.parse(JSON.stringify(a))).not.toHaveProperty('persistentConnections');
+  });
+
   it('leaves out excluded backends (those already tried for this connection)', () => {
     const pool = new BackendPool([def('a'), def('b'), def('c', { state: 'drain' })]);
     expect(ids(pool.available(new Set(['a'])))).toEqual(['b']);
