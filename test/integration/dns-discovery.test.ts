@@ -183,6 +183,9 @@ describe.skipIf(skip !== '')(`DNS SRV records${skip}`, () => {
       [heavyId, 3, 'dns SRV _mqtt._tcp.test', false],
       [lightId, 1, 'dns SRV _mqtt._tcp.test', false],
     ]);
+    // maxRecords cuts the backups first, never the records in use (the backup's name sorts first).
+    const capped = await balancer([{ use: 'dns', options: { name: '_mqtt._tcp.test', type: 'SRV', resolvers: [dns.address], maxRecords: 2, ...FAST_DNS } }]);
+    expect(capped.server.pool.all().map((x) => x.id)).toEqual([heavyId, lightId]);
     const ids = Array.from({ length: 40 }, (_, i) => `srv-${i}`);
     for (const id of ids) await connect(b, id);
     const on = await Promise.all(ids.map((id) => stuckTo(b, id)));

@@ -1,5 +1,7 @@
 import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
 import mqtt from 'mqtt';
+import mqttPacket from 'mqtt-packet';
+import { WebSocket } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stuckTo, tableEntries } from '../harness/balancer.ts';
 import { skipReason } from '../harness/binaries.ts';
@@ -92,6 +94,23 @@ describe('MQTT over WebSocket, bridged to plain MQTT brokers', { timeout: 90_000
     await sub.client.publishAsync('back/big', big, { qos: 1 });
     await echo.until('the large message from the ws client', (msgs) => msgs.length === 1);
     expect(echo.messages[0]!.payload.equals(big)).toBe(true);
+  });
+
+  it('a client message larger than websocket.maxMessageBytes closes that connection with 1009 before it is held whole; smaller ones pass', async () => {
+    const brokers = teardown.add('brokers', await startEmbeddedBrokers(1, { cluster: false }), (bs) => Promise.all(bs.map((b) => b.close())));
+    const balancer = teardown.add('balancer', await startWsBalancer({ backends: [`${brokers[0]!.id}=127.0.0.1:${brokers[0]!.port}`] }, { maxMessageBytes: 64 * 1024 }), (b) => b.close());
+    const client = new WebSocket(balancer.wsUrl, 'mqtt');
+    const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
+    const received: Buffer[] = [];
+    client.on('message', (data: Buffer) => received.push(data));
+    await new Promise<void>((resolve, reject) => client.once('open', resolve).once('error', reject));
+    client.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'big-sender', clean: true, keepalive: 60 }));
+    await waitFor(() => received.length > 0, { what: 'the CONNACK' });
+    // A PUBLISH under the bound passes; one over it ends the connection.
+    const publish = (size: number): Buffer => mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(size), qos: 0, dup: false, retain: false });
+    client.send(publish(60_000));
+    client.send(publish(200_000));
+    expect(await withTimeout(closed, 10_000, 'the close')).toBe(1009);
   });
 
   it('failover: a dead backend is skipped (retries) for WebSocket clients, and the metrics count them on the ws listener', async () => {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { startEmbeddedBrokers, type EmbeddedBroker } from '@tether/embedded-broker';
 import mqtt from 'mqtt';
+import { WebSocket } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stuckTo } from '../harness/balancer.ts';
 import { waitFor } from '../harness/poll.ts';
@@ -92,6 +93,26 @@ describe('MQTT over WebSocket passed through to the brokers\' WebSocket endpoint
     expect(head).toMatch(/\r\nForwarded: for=127\.0\.0\.1;proto=http\r\n/);
     expect(head).not.toMatch(/Sec-WebSocket-Extensions/i);
     expect(seen.subarray(headEnd).equals(frames)).toBe(true);
+  });
+
+  it('a client listing its subprotocols in another order than the listener gets the listener\'s choice, and so does the broker', async () => {
+    const { balancer, upgrades } = await setup();
+    // The listener prefers mqtt; a broker on `ws` picks the first the request lists.
+    const client = new WebSocket(balancer.wsUrl, ['mqttv3.1', 'mqtt']);
+    const messages: Buffer[] = [];
+    client.on('message', (data: Buffer) => messages.push(data));
+    try {
+      await withTimeout(new Promise<void>((resolve, reject) => client.once('open', resolve).once('error', reject)), 10_000, 'the 101');
+      expect(client.protocol).toBe('mqtt');
+      client.send(connectBytes('order-1', 4));
+      // A broker may send the CONNACK in several messages: MQTT over WebSocket is a byte stream.
+      await waitFor(() => Buffer.concat(messages).length >= 4, { what: 'the CONNACK through pass-through' });
+      expect([...Buffer.concat(messages).subarray(0, 4)]).toEqual([0x20, 0x02, 0x00, 0x00]);
+    } finally {
+      client.terminate();
+    }
+    expect(upgrades.at(-1)!.headers['sec-websocket-protocol']).toBe('mqtt');
+    expect(balancer.server.stats.get('upstream_connect_failures')).toBe(0);
   });
 
   it('a plain TCP client is never sent to a WebSocket endpoint: with only those, it gets CONNACK "server unavailable"', async () => {

@@ -4,6 +4,7 @@ import { LOG_LEVELS } from '../logger.ts';
 import { parseHostPort } from '../net/address.ts';
 import { durationFormat, durationProblem } from './duration.ts';
 import { CHAIN_CONDITIONS } from './types.ts';
+import { MAX_MQTT_MESSAGE } from '../websocket/websocket-handshake.ts';
 
 /**
  * The one convict schema for Tether's own options. Plugins bring their own schemas for their
@@ -102,8 +103,9 @@ const chain = (val: unknown): void => {
 const websocketOptions = (val: unknown, at: string): void => {
   if (val === true) return;
   assert(val !== null && typeof val === 'object' && !Array.isArray(val), `${at}.websocket must be true or a { path, protocols, maxHeaderBytes } object`);
-  const { path, protocols, maxHeaderBytes, ...rest } = val as Record<string, unknown>;
-  assert(Object.keys(rest).length === 0, `${at}.websocket has unknown keys: ${Object.keys(rest).join(', ')} (allowed: path, protocols, maxHeaderBytes)`);
+  const { path, protocols, maxHeaderBytes, maxMessageBytes, ...rest } = val as Record<string, unknown>;
+  assert(Object.keys(rest).length === 0, `${at}.websocket has unknown keys: ${Object.keys(rest).join(', ')} (allowed: path, protocols, maxHeaderBytes, maxMessageBytes)`);
+  assert(maxMessageBytes === undefined || (Number.isInteger(maxMessageBytes) && (maxMessageBytes as number) >= 1024 && (maxMessageBytes as number) <= MAX_MQTT_MESSAGE), `${at}.websocket.maxMessageBytes must be a whole number of bytes from 1024 to ${MAX_MQTT_MESSAGE} (MQTT's largest packet)`);
   assert(path === undefined || (typeof path === 'string' && path.startsWith('/') && !/\s/.test(path)), `${at}.websocket.path must start with "/" and hold no spaces`);
   assert(protocols === undefined || (Array.isArray(protocols) && protocols.length > 0 && protocols.every((p) => typeof p === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(p))), `${at}.websocket.protocols must be a non-empty list of subprotocol names`);
   assert(maxHeaderBytes === undefined || (Number.isInteger(maxHeaderBytes) && (maxHeaderBytes as number) >= 512 && (maxHeaderBytes as number) <= 65536), `${at}.websocket.maxHeaderBytes must be a whole number from 512 to 65536`);
@@ -215,7 +217,7 @@ export const configSchema: Schema<RawConfig> = {
     env: 'TETHER_LISTEN',
   },
   listeners: {
-    doc: 'More listeners, each { name, address, transports, websocket }: transports is a chain run on every accepted connection before its CONNECT is read (proxy-in, tls); websocket (true or { path: "/mqtt", protocols: ["mqtt", "mqttv3.1"], maxHeaderBytes: 8192 }) makes it a WebSocket listener (MQTT over ws://, or wss:// after a tls transport).',
+    doc: 'More listeners, each { name, address, transports, websocket }: transports is a chain run on every accepted connection before its CONNECT is read (proxy-in, tls); websocket (true or { path: "/mqtt", protocols: ["mqtt", "mqttv3.1"], maxHeaderBytes: 8192, maxMessageBytes: 1048576 }) makes it a WebSocket listener (MQTT over ws://, or wss:// after a tls transport).',
     format: 'listener-list',
     default: [],
     env: 'TETHER_LISTENERS',

@@ -18,7 +18,9 @@ const REWRITTEN = new Set(['x-forwarded-for', 'forwarded', 'sec-websocket-extens
  * The client's Upgrade request as the broker gets it in pass-through: its request line with the
  * backend's path (the query kept), its headers in their order and spelling, and where the client
  * really is: `X-Forwarded-For` (the client's own list, if any, with this hop appended) and
- * RFC 7239 `Forwarded` (likewise). No `Sec-WebSocket-Extensions`: see REWRITTEN.
+ * RFC 7239 `Forwarded` (likewise). No `Sec-WebSocket-Extensions`: see REWRITTEN. The
+ * `Sec-WebSocket-Protocol` line names only the subprotocol Tether's 101 already chose, so a broker
+ * that would pick by the client's order cannot choose another (the 101s must agree).
  */
 export function forwardedRequest(opening: Opening, backendPath: string, facts: ConnFacts): Buffer {
   const lines = opening.request.toString('latin1', 0, opening.head.length - 4).split('\r\n');
@@ -26,7 +28,8 @@ export function forwardedRequest(opening: Opening, backendPath: string, facts: C
   const out = [`GET ${backendPath}${query} HTTP/1.1`];
   for (let i = 1; i < lines.length; i++) {
     const name = lines[i]!.slice(0, lines[i]!.indexOf(':')).trim().toLowerCase();
-    if (!REWRITTEN.has(name)) out.push(lines[i]!);
+    if (name === 'sec-websocket-protocol') out.push(`${lines[i]!.slice(0, lines[i]!.indexOf(':'))}: ${opening.upgrade.protocol}`);
+    else if (!REWRITTEN.has(name)) out.push(lines[i]!);
   }
   const address = facts.remoteAddress;
   const node = facts.family === 'IPv6' ? `"[${address}]"` : address;

@@ -3,12 +3,16 @@ import { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CLOSE } from './websocket-frames.ts';
 
-/** MQTT's largest packet (256 MiB) plus its fixed header: the largest message a client may send. */
-const MAX_MESSAGE = 268_435_455 + 5;
 const BINARY = Object.freeze({ binary: true });
 /** ws's own server defaults, for a WebSocket made the way its server makes one. */
 const SERVER_SIDE = Object.freeze({ autoPong: true, maxPendingAutoPongs: 60, closeTimeout: 30_000 });
-const RECEIVER = Object.freeze({ allowSynchronousEvents: true, maxBufferedChunks: 256 * 1024, maxFragments: 16 * 1024, maxPayload: MAX_MESSAGE, skipUTF8Validation: true });
+/** Receiver options by message bound: one frozen object per listener setting, not one per connection. */
+const receivers = new Map<number, Readonly<Record<string, unknown>>>();
+function receiverFor(maxPayload: number): Readonly<Record<string, unknown>> {
+  let options = receivers.get(maxPayload);
+  if (!options) receivers.set(maxPayload, (options = Object.freeze({ allowSynchronousEvents: true, maxBufferedChunks: 256 * 1024, maxFragments: 16 * 1024, maxPayload, skipUTF8Validation: true })));
+  return options;
+}
 /** The constructor form ws's server uses (`new WebSocket(null, undefined, options)`), not in @types/ws. */
 const ServerSideWebSocket = WebSocket as unknown as new (address: null, protocols: undefined, options: typeof SERVER_SIDE) => WebSocket;
 const BRIDGE = Symbol('tether.websocket-bridge');
@@ -31,7 +35,8 @@ export class WebSocketBridge extends Duplex {
   /** The close code and reason the client sent, or 1006 when the connection dropped without one. */
   closeCode = 0;
 
-  constructor(socket: Socket, rest: Buffer) {
+  /** `maxMessageBytes`: a client message larger than this closes the connection with 1009 (the listener's `websocket.maxMessageBytes`). */
+  constructor(socket: Socket, rest: Buffer, maxMessageBytes: number) {
     super({ allowHalfOpen: false });
     const ws = new ServerSideWebSocket(null, undefined, SERVER_SIDE);
     this.ws = ws;
@@ -40,7 +45,7 @@ export class WebSocketBridge extends Duplex {
     ws.on('close', onClose);
     ws.on('error', onError);
     // ws's own server does this after its handshake; here the handshake was Tether's.
-    ws.setSocket(socket, rest, RECEIVER);
+    ws.setSocket(socket, rest, receiverFor(maxMessageBytes) as Parameters<WebSocket['setSocket']>[2]);
     socket.resume();
   }
 

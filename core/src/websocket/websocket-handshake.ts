@@ -10,9 +10,18 @@ export interface WebSocketListenerOptions {
   readonly protocols: readonly string[];
   /** Largest request head accepted, in bytes; a longer one gets 431. */
   readonly maxHeaderBytes: number;
+  /**
+   * Bridge mode: largest WebSocket message a client may send after its CONNECT, in bytes (a larger
+   * one closes the connection with 1009). `ws` holds a message whole before it passes it on, so
+   * this bounds the memory one client can take; pass-through streams and is not bounded by it.
+   */
+  readonly maxMessageBytes: number;
 }
 
-export const WEBSOCKET_DEFAULTS: WebSocketListenerOptions = Object.freeze({ path: '/mqtt', protocols: Object.freeze(['mqtt', 'mqttv3.1']), maxHeaderBytes: 8192 });
+/** MQTT's largest packet (256 MiB) plus its fixed header. */
+export const MAX_MQTT_MESSAGE = 268_435_455 + 5;
+
+export const WEBSOCKET_DEFAULTS: WebSocketListenerOptions = Object.freeze({ path: '/mqtt', protocols: Object.freeze(['mqtt', 'mqttv3.1']), maxHeaderBytes: 8192, maxMessageBytes: 1_048_576 });
 
 /** What a valid opening agreed on. */
 export interface Upgrade {

@@ -192,7 +192,8 @@ class DnsProvider implements Provider {
     // RFC 2782: the lowest priority is used; the others are backups, offered only when none of it can take a client.
     const lowest = this.#options.type === 'SRV' && usable.length > 0 ? Math.min(...usable.map((f) => f.priority ?? 0)) : 0;
     const named = dedupe(usable.map((f) => ({ f, name: `${this.#prefix}${formatHostPort({ host: f.key, port: f.port })}` })));
-    named.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Lowest priority first, so that `maxRecords` never cuts the records in use and keeps backups.
+    named.sort((a, b) => (a.f.priority ?? 0) - (b.f.priority ?? 0) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const { maxRecords } = this.#options;
     if (named.length > maxRecords) {
       this.#ctx.stats.inc('records_dropped', named.length - maxRecords);

@@ -79,11 +79,16 @@ export class KickLoopDetector {
     return this.#takeover(s, source, now);
   }
 
-  /** A connection of `key` was spliced (it may kick the next one out). */
-  opened(key: string): void {
+  /**
+   * A connection of `key` was spliced (it may kick the next one out). False when the key is not
+   * followed (past `size`): its close must then not be counted either.
+   */
+  opened(key: string): boolean {
     const s = this.#keys.get(key);
     if (s) s.live++;
     else if (this.#keys.size < this.#settings.size) this.#keys.set(key, { live: 1, closedAt: 0, ring: undefined, next: 0, count: 0, lastTakeover: 0, backoffMs: 0, until: 0, sources: [] });
+    else return false;
+    return true;
   }
 
   closed(key: string): void {

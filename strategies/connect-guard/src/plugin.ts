@@ -84,8 +84,7 @@ export const connectGuard = defineStrategy<ConnectGuardOptions>({
       },
       onSpliced(conn) {
         if (!conn.key) return;
-        conn.attributes.set(OPENED, true);
-        loops.opened(conn.key);
+        if (loops.opened(conn.key)) conn.attributes.set(OPENED, true);
       },
       onClosed(conn) {
         if (conn.key && conn.attributes.get(OPENED)) loops.closed(conn.key);
