@@ -32,7 +32,7 @@ describe('WebSocket listener options on reload', { timeout: 60_000 }, () => {
 
     writeFileSync(file, config('/ws'));
     const result = await balancer.server.reload('test');
-    expect(result.changes).toContain('listener ws websocket: {"maxHeaderBytes":8192,"path":"/mqtt","protocols":["mqtt","mqttv3.1"]} → {"maxHeaderBytes":8192,"path":"/ws","protocols":["mqtt","mqttv3.1"]}');
+    expect(result.changes).toContain('listener ws websocket: {"maxHeaderBytes":8192,"maxMessageBytes":1048576,"path":"/mqtt","protocols":["mqtt","mqttv3.1"]} → {"maxHeaderBytes":8192,"maxMessageBytes":1048576,"path":"/ws","protocols":["mqtt","mqttv3.1"]}');
     // Same address: the listener stays bound (the port does not move).
     expect(balancer.server.addresses.get('ws')!.port).toBe(port);
 
