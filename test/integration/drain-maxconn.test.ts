@@ -151,6 +151,20 @@ describe.each([
   });
 });
 
+describe('a backup backend (backends[].backup, HAProxy\'s backup)', () => {
+  it('takes clients only while no other backend can: here, once the only other one is in maintenance', async () => {
+    const [main, spare] = (await brokers(2)) as [HaAedes, HaAedes];
+    const bal = await balancer([main.spec, { name: 'spare', address: `127.0.0.1:${spare.port}`, backup: true }]);
+    for (const id of ['before-1', 'before-2', 'before-3']) await connect(bal, id, true);
+    expect(await Promise.all(['before-1', 'before-2', 'before-3'].map((id) => stuckTo(bal, id)))).toEqual(['b1', 'b1', 'b1']);
+    await setState('admin', bal, 'b1', 'maint');
+    await connect(bal, 'during', true);
+    expect(await stuckTo(bal, 'during')).toBe('spare');
+    const listed = await tether(['backend', 'list', '--admin', adminOf(bal)]);
+    expect(listed.stdout).toMatch(/^spare\s.* source=static backup$/m);
+  });
+});
+
 describe('tether backend (CLI) against the admin API', () => {
   it('says how many live clients of a backend have a session to keep: those a drain would make lose it on an independent broker', async () => {
     const [b1] = (await brokers(1)) as [HaAedes];

@@ -151,7 +151,7 @@ function toBackend(entry: unknown): BackendDefinition {
   }
   const e = entry as {
     name?: string; address: string; weight?: number; state?: 'ready' | 'drain' | 'maint'; sendProxy?: 'none' | 'v1' | 'v2';
-    maxconn?: number; connectTimeout?: string | number; check?: HealthCheckType; websocket?: { path?: string };
+    maxconn?: number; connectTimeout?: string | number; check?: HealthCheckType; websocket?: { path?: string }; backup?: boolean;
   };
   return {
     id: e.name ?? e.address,
@@ -163,5 +163,6 @@ function toBackend(entry: unknown): BackendDefinition {
     ...(e.connectTimeout !== undefined ? { connectTimeoutMs: parseDuration(e.connectTimeout)! } : {}),
     ...(e.check !== undefined ? { check: e.check } : {}),
     ...(e.websocket !== undefined ? { websocketPath: e.websocket.path ?? WEBSOCKET_DEFAULTS.path } : {}),
+    ...(e.backup === true ? { backup: true } : {}),
   };
 }

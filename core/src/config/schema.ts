@@ -157,8 +157,9 @@ const backends = (val: unknown): void => {
       [name, address] = eq > 0 ? [entry.slice(0, eq), entry.slice(eq + 1)] : [entry, entry];
     } else {
       assert(entry && typeof entry === 'object', `${at} must be "[name=]host:port" or an object`);
-      const { name: n, address: a, weight, state, sendProxy, maxconn, connectTimeout, check, websocket, ...rest } = entry as Record<string, unknown>;
-      assert(Object.keys(rest).length === 0, `${at} has unknown keys: ${Object.keys(rest).join(', ')} (allowed: name, address, weight, state, sendProxy, maxconn, connectTimeout, check, websocket)`);
+      const { name: n, address: a, weight, state, sendProxy, maxconn, connectTimeout, check, websocket, backup, ...rest } = entry as Record<string, unknown>;
+      assert(Object.keys(rest).length === 0, `${at} has unknown keys: ${Object.keys(rest).join(', ')} (allowed: name, address, weight, state, sendProxy, maxconn, connectTimeout, check, websocket, backup)`);
+      assert(backup === undefined || typeof backup === 'boolean', `${at}.backup must be true or false`);
       if (websocket !== undefined) {
         assert(websocket !== null && typeof websocket === 'object' && !Array.isArray(websocket), `${at}.websocket must be a { path } object`);
         const { path, ...other } = websocket as Record<string, unknown>;

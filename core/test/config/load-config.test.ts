@@ -300,6 +300,12 @@ describe('loadConfig normalization', () => {
     ]);
   });
 
+  it('reads a backup backend (offered only when no other can take a client) and refuses a backup that is not a boolean', () => {
+    const [spare] = loadConfig({ env: NO_ENV, overrides: { backends: [{ name: 'spare', address: '127.0.0.1:3', backup: true }] } }).backends;
+    expect(spare).toMatchObject({ id: 'spare', backup: true });
+    expect(() => loadConfig({ env: NO_ENV, overrides: { backends: [{ address: '127.0.0.1:3', backup: 'yes' }] } })).toThrow(/\[0\]\.backup must be true or false/);
+  });
+
   it('turns chain names into { use, options } entries and keeps given options', () => {
     const config = loadConfig({ env: NO_ENV, overrides: { key: ['username', { use: 'client-id' }, { use: './x.mjs', options: { a: 1 } }] } });
     expect(config.key).toEqual([

@@ -78,7 +78,7 @@ describe('backends validation', () => {
     ['a bare IPv6 address', ['::1:1883'], /\[0\]\.address .*\[addr\]:port/],
     ['a number', [1883], /\[0\] must be "\[name=\]host:port" or an object/],
     ['an object without address', [{ name: 'a' }], /\[0\]\.address must be a "host:port" string/],
-    ['an object with an unknown key', [{ address: '127.0.0.1:1', port: 1 }], /\[0\] has unknown keys: port \(allowed: name, address, weight, state, sendProxy, maxconn, connectTimeout, check, websocket\)/],
+    ['an object with an unknown key', [{ address: '127.0.0.1:1', port: 1 }], /\[0\] has unknown keys: port \(allowed: name, address, weight, state, sendProxy, maxconn, connectTimeout, check, websocket, backup\)/],
     ['weight 0', [{ address: '127.0.0.1:1', weight: 0 }], /\[0\]\.weight must be an integer from 1 to 256/],
     ['weight 257', [{ address: '127.0.0.1:1', weight: 257 }], /\[0\]\.weight must be an integer from 1 to 256/],
     ['a fractional weight', [{ address: '127.0.0.1:1', weight: 1.5 }], /\[0\]\.weight must be an integer from 1 to 256/],
