@@ -1,5 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { expect } from 'vitest';
+import type { AedesWitness } from './traffic-aedes-witness.ts';
 import { Inbox, type ClientPool } from './traffic-mqtt-clients.ts';
 
 export const ROUNDS = 6;
@@ -38,3 +39,17 @@ export async function reconnectRounds(pool: ClientPool, url: string, clientId: s
   return { home, landed, sessionPresent };
 }
 
+
+/** reconnectRounds against embedded aedes brokers, where the witness says where each connection landed and left. */
+export function aedesReconnectRounds(pool: ClientPool, url: string, clientId: string, brokers: readonly { id: string; port: number }[], witness: AedesWitness): Promise<{ home: string; landed: string[]; sessionPresent: boolean[] }> {
+  const firstLanding = witness.nextLanding(clientId);
+  return reconnectRounds(
+    pool,
+    url,
+    clientId,
+    async () => (await firstLanding).broker,
+    async () => (await witness.nextLanding(clientId)).broker,
+    (id) => brokers.find((b) => b.id === id)!.port,
+    () => witness.nextDeparture(clientId),
+  );
+}

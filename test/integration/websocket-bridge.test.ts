@@ -14,7 +14,7 @@ import { deadLoopbackPort } from '../../cli/test/helpers/cli.ts';
 import { scrape } from '../harness/prometheus.ts';
 import { waitFor } from '../harness/poll.ts';
 import { startWsBalancer, type WsBalancer } from '../harness/websocket-balancer.ts';
-import { reconnectRounds, ROUNDS } from '../harness/websocket-rounds.ts';
+import { aedesReconnectRounds, reconnectRounds, ROUNDS } from '../harness/websocket-rounds.ts';
 
 /**
  * MQTT over WebSocket in bridge mode: mqtt.js clients open ws://…/mqtt on Tether's WebSocket
@@ -42,15 +42,7 @@ describe('MQTT over WebSocket, bridged to plain MQTT brokers', { timeout: 90_000
   it(`persistent mqtt.js clients over ws:// reconnecting ${ROUNDS} times land on their aedes broker every time, with their session and queued QoS 1 messages`, async () => {
     const { brokers, witness, balancer } = await aedesSetup();
     const clientId = 'ws-sticky-1';
-    const firstLanding = witness.nextLanding(clientId);
-    const { home, landed, sessionPresent } = await reconnectRounds(pool, 
-      balancer.wsUrl,
-      clientId,
-      async () => (await firstLanding).broker,
-      async () => (await witness.nextLanding(clientId)).broker,
-      (id) => brokers.find((b) => b.id === id)!.port,
-      () => witness.nextDeparture(clientId),
-    );
+    const { home, landed, sessionPresent } = await aedesReconnectRounds(pool, balancer.wsUrl, clientId, brokers, witness);
     expect(landed).toEqual(Array<string>(ROUNDS).fill(home));
     expect(sessionPresent).toEqual(Array<boolean>(ROUNDS).fill(true));
     expect(await stuckTo(balancer, clientId)).toBe(home);

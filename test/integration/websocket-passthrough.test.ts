@@ -13,7 +13,7 @@ import { Teardown } from '../harness/traffic-teardown.ts';
 import { withTimeout } from '../harness/traffic-wait.ts';
 import { startWsBalancer, type WsBalancer } from '../harness/websocket-balancer.ts';
 import { clientFrame, parseReply, upgradeRequest } from '../harness/websocket-bytes.ts';
-import { reconnectRounds, ROUNDS } from '../harness/websocket-rounds.ts';
+import { aedesReconnectRounds, ROUNDS } from '../harness/websocket-rounds.ts';
 
 /**
  * Pass-through: backends configured with `websocket: { path }` are the brokers' own WebSocket
@@ -44,16 +44,7 @@ describe('MQTT over WebSocket passed through to the brokers\' WebSocket endpoint
   it(`persistent mqtt.js clients reconnecting ${ROUNDS} times land on their broker every time, with session and queued messages`, async () => {
     const { brokers, witness, balancer, upgrades } = await setup();
     const clientId = 'ws-pass-1';
-    const firstLanding = witness.nextLanding(clientId);
-    const { home, landed, sessionPresent } = await reconnectRounds(
-      pool,
-      balancer.wsUrl,
-      clientId,
-      async () => (await firstLanding).broker,
-      async () => (await witness.nextLanding(clientId)).broker,
-      (id) => brokers.find((b) => b.id === id)!.port,
-      () => witness.nextDeparture(clientId),
-    );
+    const { home, landed, sessionPresent } = await aedesReconnectRounds(pool, balancer.wsUrl, clientId, brokers, witness);
     expect(landed).toEqual(Array<string>(ROUNDS).fill(home));
     expect(sessionPresent).toEqual(Array<boolean>(ROUNDS).fill(true));
     expect(await stuckTo(balancer, clientId)).toBe(home);

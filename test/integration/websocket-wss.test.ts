@@ -8,7 +8,7 @@ import { createTestPki, type TestPki } from '../harness/tls-certs.ts';
 import { AedesWitness } from '../harness/traffic-aedes-witness.ts';
 import { ClientPool } from '../harness/traffic-mqtt-clients.ts';
 import { Teardown } from '../harness/traffic-teardown.ts';
-import { reconnectRounds, ROUNDS } from '../harness/websocket-rounds.ts';
+import { aedesReconnectRounds, ROUNDS } from '../harness/websocket-rounds.ts';
 
 /**
  * wss://: the WebSocket listener composed with the tls transport (listeners: [{ transports: [tls],
@@ -43,17 +43,8 @@ describe.skipIf(missing !== '')(`MQTT over wss:// (tls transport + WebSocket lis
     const { balancer, url } = await wssBalancer(brokers.map((b) => `${b.id}=127.0.0.1:${b.port}`), {});
     const ca = readFileSync(pki.ca.cert);
     const clientId = 'wss-sticky-1';
-    const firstLanding = witness.nextLanding(clientId);
     const tlsPool = withOptions(pool, { ca });
-    const { home, landed, sessionPresent } = await reconnectRounds(
-      tlsPool,
-      url,
-      clientId,
-      async () => (await firstLanding).broker,
-      async () => (await witness.nextLanding(clientId)).broker,
-      (id) => brokers.find((b) => b.id === id)!.port,
-      () => witness.nextDeparture(clientId),
-    );
+    const { home, landed, sessionPresent } = await aedesReconnectRounds(tlsPool, url, clientId, brokers, witness);
     expect(landed).toEqual(Array<string>(ROUNDS).fill(home));
     expect(sessionPresent).toEqual(Array<boolean>(ROUNDS).fill(true));
     expect(await stuckTo(balancer, clientId)).toBe(home);
